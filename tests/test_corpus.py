@@ -1,0 +1,88 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from inference.labels import LABELS, TAGS
+from training.corpus import (
+    DEFAULT_CORPUS,
+    CorpusError,
+    load_corpus,
+    main,
+    read_corpus,
+    split_examples,
+    split_of,
+)
+
+BROKEN = Path(__file__).parent / "fixtures" / "broken"
+
+# file -> (line, article id, fragment of the one expected message)
+EXPECTED = {
+    "out_of_range.jsonl": (2, "b", "offsets out of range"),
+    "reversed.jsonl": (1, "a", "reversed or empty offsets"),
+    "overlap.jsonl": (1, "a", "overlaps span [13, 23) LOCATION"),
+    "unknown_label.jsonl": (1, "a", "unknown label 'PERSON'"),
+    "whitespace.jsonl": (1, "a", "starts or ends with white space"),
+    "empty_text.jsonl": (1, "a", "empty text"),
+    "duplicate_id.jsonl": (2, "a", "duplicate id"),
+    "invalid_json.jsonl": (2, None, "invalid JSON"),
+    "mid_word.jsonl": (1, "a", "does not start at a word boundary"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_validator_reports_each_kind_once(name):
+    line, art_id, fragment = EXPECTED[name]
+    _, problems = read_corpus([BROKEN / name])
+    assert len(problems) == 1, [str(p) for p in problems]
+    problem = problems[0]
+    assert problem.line == line and problem.article_id == art_id
+    assert fragment in str(problem)
+    assert str(problem).startswith(f"{BROKEN / name}:{line}")
+
+
+def test_every_fixture_kind_is_covered():
+    assert sorted(p.name for p in BROKEN.glob("*.jsonl")) == sorted(EXPECTED)
+
+
+def test_validator_collects_all_problems_and_exits_nonzero(capsys):
+    paths = [str(p) for p in sorted(BROKEN.glob("*.jsonl"))]
+    assert main(["validate", *paths]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    for name, (line, _, fragment) in EXPECTED.items():  # ids repeat across files: more lines than kinds
+        assert any(m.startswith(f"{BROKEN / name}:{line}") and fragment in m for m in lines), name
+
+
+def test_load_corpus_raises_with_every_problem():
+    with pytest.raises(CorpusError) as info:
+        load_corpus(sorted(BROKEN.glob("*.jsonl")))
+    found = {(Path(p.path).name, p.line) for p in info.value.problems}
+    assert {(name, line) for name, (line, _, _) in EXPECTED.items()} <= found
+
+
+def test_span_of_wrong_type_is_reported(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"id": "x", "text": "Mosul fell.", "spans": [{"start": "0", "end": 5, "label": "LOCATION"}]}) + "\n")
+    _, problems = read_corpus([path])
+    assert [p.message for p in problems] == ["span #0 offsets must be integers"]
+
+
+def test_shipped_corpus_is_valid():
+    assert main(["validate", str(DEFAULT_CORPUS)]) == 0
+    examples = load_corpus()
+    assert {s.label for ex in examples for s in ex.spans} <= set(LABELS)
+
+
+def test_label_set_is_defined_once_in_bio_order():
+    assert TAGS[0] == "O" and len(TAGS) == 2 * len(LABELS) + 1
+
+
+def test_splits_are_deterministic_disjoint_and_pin_the_seed():
+    examples = load_corpus()
+    parts = {s: {ex.id for ex in split_examples(examples, s)} for s in ("train", "dev", "test")}
+    assert sum(len(p) for p in parts.values()) == len(examples)
+    assert not (parts["train"] & parts["dev"] or parts["train"] & parts["test"] or parts["dev"] & parts["test"])
+    assert split_of("albu-kamal-seed") == "test"
+    assert [split_of(f"article-{i}") for i in range(50)] == [split_of(f"article-{i}") for i in range(50)]
+    shares = [split_of(f"article-{i}") for i in range(2000)]
+    assert 0.75 < shares.count("train") / 2000 < 0.85

