@@ -149,8 +149,9 @@ def encode_examples(
 ) -> list[dict[str, Any]]:
     """Training features: one dict per window, with ``input_ids``, ``labels`` etc.
 
-    Each feature also carries ``example_index`` so that windows can be traced
-    back to their article.
+    Each feature also carries ``example_index``, ``offset_mapping`` and
+    ``sequence_ids`` so that its predictions can be decoded back to spans of
+    its article with :func:`decode_text` without tokenizing again.
     """
     enc = encode_texts(tokenizer, [ex.text for ex in examples], max_length, stride)
     words = [Words.of(ex.text) for ex in examples]
@@ -165,6 +166,8 @@ def encode_examples(
         feature = {k: enc[k][w] for k in keys}
         feature["labels"] = token_label_ids(alignment, word_tags[sample], label_all_tokens)
         feature["example_index"] = sample
+        feature["offset_mapping"] = enc["offset_mapping"][w]
+        feature["sequence_ids"] = enc.sequence_ids(w)
         features.append(feature)
     return features
 
@@ -242,13 +245,11 @@ def round_trip(tokenizer: Any, example: Example, max_length: int = 512, stride: 
     the tokenizer drops the characters of its first or last word, or merges
     its boundary with a neighbour word into a single token.
     """
-    features = encode_examples(tokenizer, [example], max_length, stride)
-    enc = encode_texts(tokenizer, [example.text], max_length, stride)
     eye = np.eye(len(ID2TAG))
     windows = []
-    for w, feature in enumerate(features):
+    for feature in encode_examples(tokenizer, [example], max_length, stride):
         labels = np.asarray(feature["labels"])
         onehot = eye[np.where(labels < 0, 0, labels)]
-        windows.append((enc["offset_mapping"][w], enc.sequence_ids(w), onehot))
+        windows.append((feature["offset_mapping"], feature["sequence_ids"], onehot))
     decoded = {span for span, _ in decode_text(example.text, windows)}
     return [s for s in example.spans if s not in decoded]

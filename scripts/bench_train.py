@@ -1,0 +1,167 @@
+"""Training throughput of train.py against Hugging Face ``Trainer`` baselines.
+
+    python scripts/bench_train.py [--steps 40] [--batch-size 16] [--max-length 256]
+
+Runs, each in its own process (so peak memory is its own), the same number of
+optimizer steps on the same model, train windows, batch size and sequence
+length:
+
+* ``frontlines``: training/train.py (dynamic padding, length-grouped batches);
+* ``trainer-padded``: ``Trainer`` fed windows padded to ``max_length``, as
+  ``run_ner.py --pad_to_max_length`` does;
+* ``trainer-grouped``: ``Trainer`` with dynamic padding and ``group_by_length``.
+
+Throughput counts real (non-padding) tokens per second of training time;
+peak memory is the process's maximum resident set size (CUDA peak allocation
+on a GPU). Ratios are frontlines' figure over each baseline's, measured in
+this one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def peak_memory_mb() -> float:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_frontlines(args: argparse.Namespace, out: Path) -> dict:
+    from training import train
+
+    sets = [
+        f"train.max_steps={args.steps}",
+        f"train.batch_size={args.batch_size}",
+        f"data.max_length={args.max_length}",
+        f"model={args.model}",
+        "train.epochs=1000",
+        "train.early_stopping_patience=0",
+        f"train.num_threads={args.threads}",
+    ]
+    argv = ["--config", str(ROOT / "configs" / "default.yaml"), "--output-dir", str(out / "run"), "--overwrite"]
+    for s in sets:
+        argv += ["--set", s]
+    assert train.main(argv) == 0
+    meta = json.loads((out / "run" / "run.json").read_text())
+    return {"tokens_per_second": meta["tokens_per_second"], "tokens": meta["train_tokens"], "seconds": meta["train_seconds"]}
+
+
+def run_trainer(args: argparse.Namespace, out: Path, padded: bool) -> dict:
+    import torch
+    from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, TrainingArguments
+
+    from training.backbone import resolve_backbone
+    from training.config import load_config
+    from training.corpus import load_corpus, split_examples
+    from training.data import build_dataset, model_columns
+    from training.train import build_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = load_config(ROOT / "configs" / "default.yaml", [f"model={args.model}", f"data.max_length={args.max_length}"])
+    backbone = resolve_backbone(config["model"])
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    train_set = build_dataset(
+        tokenizer, split_examples(load_corpus(), "train"), args.max_length, config["data"]["stride"]
+    )
+    lengths = train_set["length"]
+    data = model_columns(train_set)
+    base = DataCollatorForTokenClassification(
+        tokenizer, padding="max_length" if padded else True, max_length=args.max_length if padded else None
+    )
+    counted = {"tokens": 0}
+
+    def collate(features):  # counts the real tokens the trainer consumes
+        counted["tokens"] += sum(len(f["input_ids"]) for f in features)
+        return base(features)
+
+    model = build_model(config, backbone)
+    targs = TrainingArguments(
+        output_dir=str(out / "trainer"),
+        per_device_train_batch_size=args.batch_size,
+        max_steps=args.steps,
+        learning_rate=config["optim"]["lr"],
+        weight_decay=config["optim"]["weight_decay"],
+        warmup_steps=int(config["optim"]["warmup_ratio"] * args.steps),
+        group_by_length=not padded,
+        length_column_name="length",
+        save_strategy="no",
+        report_to=[],
+        logging_strategy="no",
+        dataloader_num_workers=0,
+        seed=config["train"]["seed"],
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+    )
+    if not padded:
+        data = data.add_column("length", lengths)
+    trainer = Trainer(model=model, args=targs, train_dataset=data, data_collator=collate)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    return {"tokens_per_second": counted["tokens"] / seconds, "tokens": counted["tokens"], "seconds": seconds}
+
+
+VARIANTS = ("frontlines", "trainer-padded", "trainer-grouped")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--model", default="embedded:minilm")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # child process mode
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.variant:
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.variant == "frontlines":
+                result = run_frontlines(args, Path(tmp))
+            else:
+                result = run_trainer(args, Path(tmp), padded=args.variant == "trainer-padded")
+        result["peak_memory_mb"] = peak_memory_mb()
+        args.result.write_text(json.dumps(result))
+        return 0
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for variant in VARIANTS:
+            path = Path(tmp) / f"{variant}.json"
+            cmd = [sys.executable, __file__, "--variant", variant, "--result", str(path)]
+            cmd += ["--steps", str(args.steps), "--batch-size", str(args.batch_size)]
+            cmd += ["--max-length", str(args.max_length), "--model", args.model, "--threads", str(args.threads)]
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            results[variant] = json.loads(path.read_text())
+    print(f"steps={args.steps} batch={args.batch_size} max_length={args.max_length} model={args.model}")
+    print(f"{'variant':<18}{'real tok/s':>12}{'seconds':>10}{'peak MB':>10}")
+    for variant, r in results.items():
+        print(f"{variant:<18}{r['tokens_per_second']:>12.0f}{r['seconds']:>10.1f}{r['peak_memory_mb']:>10.0f}")
+    ours = results["frontlines"]
+    for base in VARIANTS[1:]:
+        r = results[base]
+        print(
+            f"frontlines / {base}: throughput x{ours['tokens_per_second'] / r['tokens_per_second']:.2f}, "
+            f"peak memory x{ours['peak_memory_mb'] / r['peak_memory_mb']:.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

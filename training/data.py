@@ -1,0 +1,102 @@
+"""Training data: corpus windows as a ``datasets.Dataset``, batching and decoding.
+
+Articles are tokenized once (``inference.alignment.encode_examples``); the
+windows keep what the decoder needs (offsets, sequence ids, article index)
+beside the model inputs, so dev and test predictions are turned back into
+character spans without tokenizing again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from torch.utils.data import Sampler
+
+from inference.alignment import decode_text, encode_examples
+from inference.spans import Example, Span
+
+MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+
+
+def build_dataset(
+    tokenizer: Any, examples: Sequence[Example], max_length: int, stride: int, label_all_tokens: bool = False
+) -> Dataset:
+    """One row per window: model inputs, ``length``, and the decoding fields."""
+    features = encode_examples(tokenizer, examples, max_length, stride, label_all_tokens)
+    for f in features:
+        f["length"] = len(f["input_ids"])
+        f["sequence_ids"] = [-1 if s is None else s for s in f["sequence_ids"]]
+    return Dataset.from_list(features)
+
+
+class LengthGroupedBatchSampler(Sampler[list[int]]):
+    """Batches of windows of similar length, in a seeded random order.
+
+    Shuffle, cut into mega-batches of ``batch_size * group`` windows, sort each
+    by length and slice it into batches, then shuffle the batches: padding
+    stays small and the order is a pure function of ``(seed, epoch)``, which
+    makes a resumed run see exactly the batches it would have seen. (Written
+    here rather than taken from transformers' LengthGroupedSampler because that
+    one yields indices, not batches, and is internal to the Trainer.)
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, shuffle: bool = True, group: int = 50):
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.group = group
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        n = len(self.lengths)
+        if not self.shuffle:
+            order = np.argsort(-self.lengths, kind="stable")
+            return [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(n)
+        mega = self.batch_size * self.group
+        batches = []
+        for i in range(0, n, mega):
+            chunk = order[i : i + mega]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches += [chunk[j : j + self.batch_size].tolist() for j in range(0, len(chunk), self.batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+
+def model_columns(dataset: Dataset) -> Dataset:
+    """The dataset restricted to the model's inputs, as the collator wants it."""
+    return dataset.select_columns([k for k in MODEL_KEYS if k in dataset.column_names])
+
+
+def decode_dataset(
+    examples: Sequence[Example], dataset: Dataset, probs: Sequence[np.ndarray]
+) -> dict[str, list[Span]]:
+    """Spans per article id from per-window probabilities (in dataset order)."""
+    windows: dict[int, list[tuple[Any, Any, np.ndarray]]] = {}
+    rows = dataset.select_columns(["example_index", "offset_mapping", "sequence_ids"])
+    for row, p in zip(rows, probs, strict=False):
+        seq = [None if s < 0 else s for s in row["sequence_ids"]]
+        windows.setdefault(row["example_index"], []).append((row["offset_mapping"], seq, p))
+    return {
+        ex.id: [span for span, _ in decode_text(ex.text, windows.get(i, []))] for i, ex in enumerate(examples)
+    }
+
+
+def softmax_rows(logits: torch.Tensor, lengths: Sequence[int]) -> list[np.ndarray]:
+    """Per-window probabilities with the padding cut off."""
+    probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    return [probs[i, :n] for i, n in enumerate(lengths)]
