@@ -106,3 +106,21 @@ def test_unknown_label_in_corpus_fails_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{corpus}:1 [a] span [0, 5) PLACE: unknown label 'PLACE'" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_tensorboard_tracking_is_opt_in(tmp_path, mini_corpus):
+    pytest.importorskip("tensorboard")
+    out = tmp_path / "tracked"
+    assert run(out, mini_corpus, "--set", "train.tracker=tensorboard", "--set", "train.epochs=1") == 0
+    assert list(out.rglob("events.out.tfevents.*"))
+
+
+def test_mixed_precision_falls_back_to_fp32_on_cpu(tmp_path, mini_corpus, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    out = tmp_path / "bf16"
+    assert run(out, mini_corpus, "--set", "train.mixed_precision=bf16", "--set", "train.epochs=1") == 0
+    assert "training in fp32 on CPU" in capsys.readouterr().err
+    assert json.loads((out / "run.json").read_text())["mixed_precision"] == "no"

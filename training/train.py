@@ -225,8 +225,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tcfg, dcfg, ocfg = config["train"], config["data"], config["optim"]
 
+    precision = tcfg["mixed_precision"]
+    if precision != "no" and not torch.cuda.is_available():
+        # bf16/fp16 matmuls are emulated on CPUs without native support (~50x slower here).
+        print(f"note: train.mixed_precision={precision} needs a GPU; training in fp32 on CPU", file=sys.stderr)
+        precision = "no"
     accelerator = Accelerator(
-        mixed_precision=tcfg["mixed_precision"],
+        mixed_precision=precision,
         gradient_accumulation_steps=tcfg["grad_accum"],
         log_with=tcfg["tracker"],
         project_dir=str(out),
@@ -256,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     data["dev"], data["test"] = data["dev"].sort("length"), data["test"].sort("length")
     collator = DataCollatorForTokenClassification(
-        tokenizer, pad_to_multiple_of=8 if tcfg["mixed_precision"] != "no" else None
+        tokenizer, pad_to_multiple_of=8 if precision != "no" else None
     )
     sampler = LengthGroupedBatchSampler(
         data["train"]["length"], tcfg["batch_size"], tcfg["seed"], shuffle=True, group=50 if tcfg["group_by_length"] else 1
