@@ -1,0 +1,23 @@
+"""The slim inference package: label set, span data model, alignment and :class:`SpanTagger`.
+
+It needs torch and a fast tokenizer (transformers) only, never the training
+stack; ``SpanTagger`` is imported lazily so that ``import inference`` (and the
+label set, spans and alignment modules the training code shares) stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from inference.tagger import SpanTagger
+
+__all__ = ["SpanTagger"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SpanTagger":
+        from inference.tagger import SpanTagger
+
+        return SpanTagger
+    raise AttributeError(f"module 'inference' has no attribute {name!r}")

@@ -1,0 +1,257 @@
+"""Batch prediction of character spans with a trained token-classification model.
+
+:class:`SpanTagger` cuts every text into overlapping windows (so that nothing
+is truncated, however long the article), runs the windows of many texts
+through the model in length-sorted, dynamically padded batches, and decodes
+each text's windows back into character spans with :mod:`inference.alignment`,
+the same alignment that training uses. Spans carry exact offsets into the
+original string, whole words only, sorted by start.
+
+Only torch and a fast tokenizer are needed. torch and transformers' modelling
+code are imported when a torch model is loaded, not when this module is: the
+ONNX backend needs neither (its process starts seconds sooner).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.alignment import Words, check_tokenizer, decode_text, encode_texts
+from inference.labels import ID2TAG, TAGS
+
+#: ``forward(input_ids, attention_mask, token_type_ids) -> probabilities``, all numpy,
+#: shapes ``(batch, length)`` in and ``(batch, length, n_tags)`` out.
+Forward = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
+
+DEFAULT_STRIDE = 128
+MAX_WINDOW = 512
+BACKENDS = ("torch", "onnx")
+
+
+def default_device() -> str:
+    """The GPU of this process (``LOCAL_RANK`` under a launcher) if there is one, else the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+    return "cpu"
+
+
+def check_tags(id2label: dict[Any, str], where: str) -> None:
+    """Fail clearly if a model's labels are not this project's BIO tags in order."""
+    labels = [id2label[k] for k in sorted(id2label, key=int)]
+    if tuple(labels) != TAGS:
+        raise ValueError(f"{where}: the model's labels {labels} are not the project's tags {list(TAGS)}")
+
+
+def load_tokenizer(model_dir: str | Path) -> Any:
+    """The run's fast tokenizer.
+
+    Read straight from ``tokenizer.json`` when there is one: that is the same
+    tokenizer, and loading it this way does not import torch, which
+    ``AutoTokenizer`` does.
+    """
+    if (Path(model_dir) / "tokenizer.json").is_file():
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast.from_pretrained(model_dir)
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)
+
+
+def run_windows(model_dir: Path) -> tuple[int | None, int | None]:
+    """``(max_length, stride)`` the run was trained with, from its ``config.yaml`` (``None`` if absent)."""
+    path = model_dir / "config.yaml"
+    if not path.is_file():
+        return None, None
+    import yaml  # only for run directories written by training
+
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    data = config.get("data") if isinstance(config, dict) else None
+    if not isinstance(data, dict):
+        return None, None
+    length, stride = data.get("max_length"), data.get("stride")
+    return (length if isinstance(length, int) else None), (stride if isinstance(stride, int) else None)
+
+
+class TorchForward:
+    """The torch backend: the model's forward pass under ``inference_mode``."""
+
+    def __init__(self, model: Any, device: str | Any) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None) -> np.ndarray:
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            inputs["token_type_ids"] = token_type_ids
+        torch = self.torch
+        with torch.inference_mode():
+            tensors = {k: torch.from_numpy(v).to(self.device, non_blocking=True) for k, v in inputs.items()}
+            logits = self.model(**tensors).logits
+            return logits.float().softmax(-1).cpu().numpy()
+
+
+class SpanTagger:
+    """Tag texts with character spans: ``SpanTagger.from_pretrained(run_dir).predict(texts)``."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        forward: Forward,
+        max_length: int = MAX_WINDOW,
+        stride: int = DEFAULT_STRIDE,
+        use_token_type_ids: bool | None = None,
+    ) -> None:
+        check_tokenizer(tokenizer)
+        specials = tokenizer.num_special_tokens_to_add(pair=False)
+        if not 0 <= stride < max_length - specials:
+            raise ValueError(f"stride ({stride}) must be >= 0 and < max_length ({max_length}) - {specials}")
+        self.tokenizer = tokenizer
+        self.forward = forward
+        self.max_length = max_length
+        self.stride = stride
+        if use_token_type_ids is None:
+            use_token_type_ids = "token_type_ids" in tokenizer.model_input_names
+        self.use_token_type_ids = use_token_type_ids
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_dir: str | Path,
+        device: str | None = None,
+        backend: str = "torch",
+        num_threads: int | None = None,
+        max_length: int | None = None,
+        stride: int | None = None,
+        onnx_file: str | Path | None = None,
+    ) -> SpanTagger:
+        """Load a run directory (model + tokenizer saved with ``save_pretrained``).
+
+        ``max_length`` and ``stride`` default to the run's own windows
+        (``data.max_length`` and ``data.stride`` of ``model_dir/config.yaml``,
+        written by training), else to ``min(512, config.max_position_embeddings)``
+        and 128 (a quarter of a shorter window);
+        ``backend="onnx"`` runs an exported ONNX file (see
+        :func:`inference.onnx_backend.export_onnx`), by default the int8 one if
+        the directory has it; ``num_threads`` sets the CPU threads of either.
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").is_file():
+            raise FileNotFoundError(f"{model_dir}: not a model directory (no config.json)")
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))  # AutoConfig imports torch
+        check_tags(config.get("id2label", {}), str(model_dir / "config.json"))
+        tokenizer = load_tokenizer(model_dir)
+        run_length, run_stride = run_windows(model_dir)
+        if max_length is None:
+            max_length = run_length or min(MAX_WINDOW, config.get("max_position_embeddings", MAX_WINDOW))
+        if stride is None:
+            stride = run_stride if run_stride is not None else min(DEFAULT_STRIDE, max_length // 4)
+        if backend == "onnx":
+            from inference.onnx_backend import OnnxForward, default_onnx_file
+
+            forward: Forward = OnnxForward(onnx_file or default_onnx_file(model_dir), num_threads=num_threads)
+            use_types = forward.uses_token_type_ids
+        else:
+            import torch
+            from transformers import AutoModelForTokenClassification
+
+            if num_threads:
+                torch.set_num_threads(num_threads)
+            model = AutoModelForTokenClassification.from_pretrained(model_dir)
+            forward = TorchForward(model, device or default_device())
+            use_types = False  # BERT-style models default to all-zero token types
+        return cls(tokenizer, forward, max_length=max_length, stride=stride, use_token_type_ids=use_types)
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64, chunk_size: int = 256) -> list[list[dict[str, Any]]]:
+        """Spans of every text, in input order: ``{"start", "end", "label", "text", "score"}``.
+
+        Texts are sorted by length and taken ``chunk_size`` at a time (which
+        bounds memory); each chunk is tokenized at once and its windows run
+        in batches of ``batch_size``, longest first, padded to the batch's
+        longest window (shorter windows are packed more to a batch, see
+        :meth:`_run_windows`).
+        """
+        texts = list(texts)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{i}] is {type(text).__name__}, not str")
+        if batch_size < 1 or chunk_size < 1:
+            raise ValueError("batch_size and chunk_size must be positive")
+        results: list[list[dict[str, Any]]] = [[] for _ in texts]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        for lo in range(0, len(order), chunk_size):
+            chunk = order[lo : lo + chunk_size]
+            for i, spans in zip(chunk, self._predict_chunk([texts[i] for i in chunk], batch_size), strict=True):
+                results[i] = spans
+        return results
+
+    def _predict_chunk(self, texts: list[str], batch_size: int) -> list[list[dict[str, Any]]]:
+        enc = encode_texts(self.tokenizer, texts, self.max_length, self.stride)
+        ids: list[list[int]] = enc["input_ids"]
+        probs = self._run_windows(ids, batch_size)
+        per_text: list[list[int]] = [[] for _ in texts]
+        for w, sample in enumerate(enc["overflow_to_sample_mapping"]):
+            per_text[sample].append(w)
+        out = []
+        for t, text in enumerate(texts):
+            windows = ((enc["offset_mapping"][w], enc.sequence_ids(w), probs[w]) for w in per_text[t])
+            decoded = decode_text(text, windows, Words.of(text))
+            out.append(
+                [
+                    {"start": s.start, "end": s.end, "label": s.label, "text": text[s.start : s.end], "score": score}
+                    for s, score in decoded
+                ]
+            )
+        return out
+
+    def _run_windows(self, ids: list[list[int]], batch_size: int) -> list[np.ndarray]:
+        """Probabilities ``(n_tokens, n_tags)`` of every window, in batches of similar length.
+
+        A batch holds up to ``batch_size * max_length`` tokens (padding
+        included): ``batch_size`` full windows, or more short ones, so that
+        the matrix products stay as large, and as fast per token, as at full
+        length.
+        """
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        order = np.argsort(-lengths, kind="stable")
+        budget = batch_size * self.max_length
+        probs: list[np.ndarray] = [np.empty((0, len(ID2TAG)), dtype=np.float32)] * len(ids)
+        lo = 0
+        while lo < len(order):
+            width = int(lengths[order[lo]])  # the longest window of the batch: sorted, so its first
+            batch = order[lo : lo + max(batch_size, budget // max(width, 1))]
+            lo += len(batch)
+            input_ids = np.full((len(batch), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, w in enumerate(batch):
+                input_ids[row, : lengths[w]] = ids[w]
+                mask[row, : lengths[w]] = 1
+            types = np.zeros_like(input_ids) if self.use_token_type_ids else None
+            out = self.forward(input_ids, mask, types)
+            for row, w in enumerate(batch):
+                probs[w] = out[row, : lengths[w]]
+        return probs
+
+    def predict_one(self, text: str) -> list[dict[str, Any]]:
+        """Spans of a single text."""
+        return self.predict([text])[0]
+
+    def __call__(self, texts: Iterable[str], batch_size: int = 64) -> list[list[dict[str, Any]]]:
+        return self.predict(list(texts), batch_size=batch_size)
