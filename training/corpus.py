@@ -11,7 +11,7 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,37 @@ class CorpusError(ValueError):
         super().__init__(f"{len(self.problems)} corpus problem(s):\n{shown}{more}")
 
 
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, decoded value)`` for each non-blank line of a JSON-lines file.
+
+    A line that is not valid JSON, or a file that cannot be read, yields a
+    :class:`Problem` in place of the value, so callers report every bad line.
+    """
+    name = str(path)
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        yield 0, Problem(name, 0, f"cannot read file: {exc}")
+        return
+    for lineno, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield lineno, json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield lineno, Problem(name, lineno, f"invalid JSON: {exc.msg} at column {exc.colno}")
+
+
+def parse_span(raw: Any, index: int, path: str, line: int, article_id: str | None) -> Span | Problem:
+    """A span from its JSON object, or the problem with it (shape and integer offsets only)."""
+    if not isinstance(raw, dict) or not all(k in raw for k in ("start", "end", "label")):
+        return Problem(path, line, f"span #{index} must be an object with start, end and label", article_id)
+    start, end = raw["start"], raw["end"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+        return Problem(path, line, f"span #{index} offsets must be integers", article_id)
+    return Span(start, end, str(raw["label"]))
+
+
 def _check_record(
     record: Any, path: str, line: int
 ) -> tuple[Example | None, list[Problem]]:
@@ -83,14 +114,11 @@ def _check_record(
 
     spans: list[Span] = []
     for i, raw in enumerate(raw_spans):
-        if not isinstance(raw, dict) or not all(k in raw for k in ("start", "end", "label")):
-            problems.append(Problem(path, line, f"span #{i} must be an object with start, end and label", art_id))
+        span = parse_span(raw, i, path, line, art_id)
+        if isinstance(span, Problem):
+            problems.append(span)
             continue
-        start, end, label = raw["start"], raw["end"], raw["label"]
-        if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool) or isinstance(end, bool):
-            problems.append(Problem(path, line, f"span #{i} offsets must be integers", art_id))
-            continue
-        span = Span(start, end, str(label))
+        start, end, label = span.start, span.end, span.label
         if label not in LABELS:
             problems.append(Problem(path, line, f"unknown label {label!r} (expected one of {', '.join(LABELS)})", art_id, span))
         elif start >= end:
@@ -129,18 +157,9 @@ def read_corpus(paths: Iterable[str | Path]) -> tuple[list[Example], list[Proble
     seen: dict[str, str] = {}
     for path in paths:
         name = str(path)
-        try:
-            lines = Path(path).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(name, 0, f"cannot read file: {exc}"))
-            continue
-        for lineno, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(name, lineno, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+        for lineno, record in iter_jsonl(path):
+            if isinstance(record, Problem):
+                problems.append(record)
                 continue
             example, found = _check_record(record, name, lineno)
             problems.extend(found)

@@ -47,7 +47,16 @@ from seqeval.scheme import IOB2, Entities
 
 from inference.labels import LABELS, TAGS
 from inference.spans import Example, Span, SpanAlignmentError, spans_to_word_tags, word_offsets
-from training.corpus import DEFAULT_CORPUS, SPLITS, Problem, load_corpus, split_examples, write_jsonl_atomic
+from training.corpus import (
+    DEFAULT_CORPUS,
+    SPLITS,
+    Problem,
+    iter_jsonl,
+    load_corpus,
+    parse_span,
+    split_examples,
+    write_jsonl_atomic,
+)
 
 #: nervaluate's scheme names -> the names used in reports.
 SPAN_SCHEMES = {"strict": "strict", "exact": "exact", "partial": "partial", "ent_type": "type"}
@@ -152,21 +161,13 @@ def read_predictions(path: str | Path, gold: Sequence[Example]) -> tuple[dict[st
     """
     name = str(path)
     by_id = {ex.id: ex for ex in gold}
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PredictionError([Problem(name, 0, f"cannot read file: {exc}")]) from exc
     problems: list[Problem | str] = []
     out: dict[str, list[Span]] = {}
     seen: dict[str, int] = {}
     widened = 0
-    for lineno, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(name, lineno, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+    for lineno, record in iter_jsonl(path):
+        if isinstance(record, Problem):
+            problems.append(record)
             continue
         if not isinstance(record, dict):
             problems.append(Problem(name, lineno, "a line must be a JSON object with 'id' and 'spans'"))
@@ -184,14 +185,11 @@ def read_predictions(path: str | Path, gold: Sequence[Example]) -> tuple[dict[st
             continue
         spans: list[Span] = []
         for i, item in enumerate(raw_spans):
-            if not isinstance(item, dict) or not all(k in item for k in ("start", "end", "label")):
-                problems.append(Problem(name, lineno, f"span #{i} must be an object with start, end and label", art_id))
-                continue
-            start, end = item["start"], item["end"]
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
-                problems.append(Problem(name, lineno, f"span #{i} offsets must be integers", art_id))
-                continue
-            spans.append(Span(start, end, str(item["label"])))
+            span = parse_span(item, i, name, lineno, art_id)
+            if isinstance(span, Problem):
+                problems.append(span)
+            else:
+                spans.append(span)
         kept, found, n = _normalise(by_id[art_id].text, spans, f"{name}:{lineno} [{art_id}]")
         problems.extend(found)
         widened += n

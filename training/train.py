@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import platform
 import shutil
 import subprocess
@@ -238,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if tcfg["num_threads"]:
         torch.set_num_threads(tcfg["num_threads"])
+    elif accelerator.device.type == "cpu":
+        # `accelerate launch` pins each CPU process to OMP_NUM_THREADS=1 unless told otherwise;
+        # share this machine's cores among the local processes instead.
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // max(local, 1)))
     set_seed(tcfg["seed"])
     if accelerator.is_main_process:
         if checkpoint is None and out.exists() and args.overwrite:
