@@ -84,12 +84,14 @@ def run_trainer(args: argparse.Namespace, out: Path, padded: bool) -> dict:
         tokenizer, padding="max_length" if padded else True, max_length=args.max_length if padded else None
     )
     counted = {"tokens": 0}
-
-    def collate(features):  # counts the real tokens the trainer consumes
-        counted["tokens"] += sum(len(f["input_ids"]) for f in features)
-        return base(features)
-
     model = build_model(config, backbone)
+
+    def count_tokens(module, args, kwargs):  # real tokens of each batch the model trains on
+        if module.training:
+            counted["tokens"] += int(kwargs["attention_mask"].sum())
+
+    # A hook on the model, not the collator: accelerate's loader prefetches one batch ahead.
+    model.register_forward_pre_hook(count_tokens, with_kwargs=True)
     targs = TrainingArguments(
         output_dir=str(out / "trainer"),
         per_device_train_batch_size=args.batch_size,
@@ -97,7 +99,8 @@ def run_trainer(args: argparse.Namespace, out: Path, padded: bool) -> dict:
         learning_rate=config["optim"]["lr"],
         weight_decay=config["optim"]["weight_decay"],
         warmup_steps=int(config["optim"]["warmup_ratio"] * args.steps),
-        group_by_length=not padded,
+        # transformers 5 spells group_by_length as a sampling strategy
+        train_sampling_strategy="random" if padded else "group_by_length",
         length_column_name="length",
         save_strategy="no",
         report_to=[],
@@ -109,7 +112,7 @@ def run_trainer(args: argparse.Namespace, out: Path, padded: bool) -> dict:
     )
     if not padded:
         data = data.add_column("length", lengths)
-    trainer = Trainer(model=model, args=targs, train_dataset=data, data_collator=collate)
+    trainer = Trainer(model=model, args=targs, train_dataset=data, data_collator=base)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start

@@ -53,7 +53,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     out.append(table(["metric", "value"], summary))
     extra = report.get("extra") or {}
     if extra:
-        out.append("\n" + table(["setting", "value"], [[md_escape(str(k)), md_escape(str(v))] for k, v in extra.items()]))
+        out.append("\n" + table(["setting", "value"], [[md_escape(k), md_escape(str(v))] for k, v in _flatten(extra)]))
 
     header = ["label", "precision", "recall", "F1", "support"]
     out.append("\n## Per label, seqeval strict mode (IOB2)\n\n" + table(header, _prf_rows(report["strict"])))
@@ -99,3 +99,15 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             if len(items) > MAX_LISTED:
                 out.append(f"\n… {len(items) - MAX_LISTED} more in report.json\n")
     return "".join(out)
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested settings as ``a.b`` rows, so a run's metadata reads as a table."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            rows += _flatten(value, f"{name}.")
+        else:
+            rows.append((name, value))
+    return rows
