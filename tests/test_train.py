@@ -124,3 +124,24 @@ def test_mixed_precision_falls_back_to_fp32_on_cpu(tmp_path, mini_corpus, capsys
     assert run(out, mini_corpus, "--set", "train.mixed_precision=bf16", "--set", "train.epochs=1") == 0
     assert "training in fp32 on CPU" in capsys.readouterr().err
     assert json.loads((out / "run.json").read_text())["mixed_precision"] == "no"
+
+
+@pytest.mark.slow
+def test_real_backbone_trains_and_serves(tmp_path, mini_corpus):
+    """The embedded MiniLM fine-tunes for a few steps; SpanTagger and the plain
+    transformers pipeline both load the result."""
+    from transformers import pipeline
+
+    from inference import SpanTagger
+
+    out = tmp_path / "minilm"
+    argv = ["--output-dir", str(out), "--set", f"data.corpus=[{mini_corpus}]"]
+    argv += ["--set", "train.max_steps=3", "--set", "train.epochs=1"]
+    assert train.main(argv) == 0
+    text = "Iraqi forces retook al-Qaim from Daesh, which held about 30 percent of Anbar."
+    ours = SpanTagger.from_pretrained(out).predict([text])[0]
+    assert all(text[s["start"] : s["end"]] == s["text"] for s in ours)
+    theirs = pipeline("token-classification", model=str(out), aggregation_strategy="simple", device="cpu")(text)
+    assert isinstance(theirs, list)
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["optimizer_steps"] == 3 and meta["device"] == "cpu"
