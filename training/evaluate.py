@@ -535,8 +535,15 @@ def _cmd_score(args: argparse.Namespace) -> int:
         print(f"note: {widened} predicted span(s) widened to whole words", file=sys.stderr)
     preds = {k: v for k, v in preds.items() if k in {ex.id for ex in examples}}
     extra = {"gold": str(args.gold), "predictions": str(args.pred), "split": args.split, "widened_spans": widened}
+    return _report_and_summarise(args, examples, preds, f"{Path(args.pred).name} vs {Path(args.gold).name}", extra)
+
+
+def _report_and_summarise(
+    args: argparse.Namespace, examples: Sequence[Example], preds: Mapping[str, Sequence[Span]], title: str, extra: dict
+) -> int:
+    """Write the report files for a CLI command and print the one-line summary."""
     paths = write_report(
-        args.out, examples, preds, title=args.title or f"{Path(args.pred).name} vs {Path(args.gold).name}",
+        args.out, examples, preds, title=args.title or title,
         extra=extra, bootstrap=args.bootstrap, seed=args.seed, overwrite=args.overwrite,
     )
     print(summary_line(json.loads(paths["json"].read_text(encoding="utf-8"))))
@@ -569,13 +576,7 @@ def _cmd_model(args: argparse.Namespace) -> int:
     check_outputs(paths.values(), args.overwrite)  # fail before the slow part
     preds = predict_examples(args.model, examples, batch_size=args.batch_size)
     extra = {"model": str(args.model), "corpus": str(corpus), "split": args.split}
-    paths = write_report(
-        args.out, examples, preds, title=args.title or f"{Path(args.model).name} on {args.split}",
-        extra=extra, bootstrap=args.bootstrap, seed=args.seed, overwrite=args.overwrite,
-    )
-    print(summary_line(json.loads(paths["json"].read_text(encoding="utf-8"))))
-    print(f"wrote {', '.join(str(p) for p in paths.values())}")
-    return 0
+    return _report_and_summarise(args, examples, preds, f"{Path(args.model).name} on {args.split}", extra)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
