@@ -55,10 +55,10 @@ tagged alike), nor who holds a place now.
 
 ```python
 from inference import SpanTagger            # frontlines' slim inference package
-SpanTagger.from_pretrained("{out.name}").predict(["Daesh retook more than 40 percent of Albu Kamal."])
+SpanTagger.from_pretrained("path/to/{out.name}").predict(["Daesh retook more than 40 percent of Albu Kamal."])
 
 from transformers import pipeline            # or plain transformers
-pipeline("token-classification", model="{out.name}", aggregation_strategy="simple")
+pipeline("token-classification", model="path/to/{out.name}", aggregation_strategy="simple")
 ```
 
 ## Training data
