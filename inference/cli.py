@@ -251,7 +251,8 @@ def predict_command(args: argparse.Namespace) -> int:
     if not files.done.exists():
         tagger = SpanTagger.from_pretrained(
             args.model, device=args.device, backend=args.backend, num_threads=args.threads,
-            max_length=args.max_length, stride=args.stride, onnx_file=args.onnx_file,
+            max_length=args.max_length, stride=args.stride, onnx_file=args.onnx_file, streams=args.streams,
+            linear_kernel=args.linear_kernel,
         )
         _run_shard(tagger, inputs, args, files, state, lo, hi, show=rank == 0 and not args.no_progress)
         os.replace(files.errors, files.errors_done)
@@ -361,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="JSON-lines output, one line per input record, in input order")
     p.add_argument("--format", choices=("auto", "jsonl", "text"), default="auto",
                    help="input format (auto: .jsonl/.ndjson/.json are JSON lines, other files one article each)")
-    p.add_argument("--batch-size", type=int, default=64, help="full-length windows per forward pass")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="full-length windows per forward pass (default: 8 on a CPU, 64 on a GPU)")
     p.add_argument("--chunk-size", type=int, default=256, help="records tokenized, sorted and written together")
     p.add_argument("--max-length", type=int, default=None, help="tokens per window (default: the run's own)")
     p.add_argument("--stride", type=int, default=None, help="tokens shared by consecutive windows")
@@ -369,6 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx-file", default=None, help="ONNX file (default: MODEL/onnx/model.int8.onnx, else model.onnx)")
     p.add_argument("--device", default=None, help="torch device (default: this process's GPU if any, else cpu)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: the library's choice)")
+    p.add_argument("--streams", type=int, default=None,
+                   help="batches run at once, sharing the threads (default: 2 for torch on a CPU, else 1)")
+    # the choices of inference.kernels.MODES, not imported here: that module needs torch
+    p.add_argument("--linear-kernel", choices=("auto", "onednn", "default"), default="auto",
+                   help="torch CPU matrix products: oneDNN where it is faster (auto), always, or never")
     p.add_argument("--keep-text", action="store_true", help="copy each record's text into the output")
     p.add_argument("--skip-bad", action="store_true", help="record malformed lines in the errors file and go on")
     p.add_argument("--errors", default=None, help="errors file for --skip-bad (default: OUTPUT stem + .errors.jsonl)")
@@ -389,8 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "batch_size", 1) < 1 or getattr(args, "chunk_size", 1) < 1:
-        print("error: --batch-size and --chunk-size must be positive", file=sys.stderr)
+    bad = [f"--{k.replace('_', '-')}" for k in ("batch_size", "chunk_size", "streams")
+           if getattr(args, k, None) is not None and getattr(args, k) < 1]
+    if bad:
+        print(f"error: {', '.join(bad)} must be positive", file=sys.stderr)
         return 2
     try:
         return args.func(args)

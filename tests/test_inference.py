@@ -141,6 +141,28 @@ def test_windows_batches_and_input_order_do_not_change_spans(keyword_dir, tiny_d
         assert np.allclose([s["score"] for s in a], [s["score"] for s in b], atol=1e-5)
 
 
+def test_streams_and_kernels_do_not_change_spans_or_scores(tiny_dir):
+    rng = np.random.default_rng(2)
+    words = ["Kamal", "Pasha", "taliban", "the", "road", "Aleppo", ",", "fell"]
+    texts = [" ".join(rng.choice(words, size=int(n))) for n in rng.integers(1, 200, size=20)]
+    reference = SpanTagger.from_pretrained(tiny_dir, device="cpu", max_length=32, stride=8, streams=1,
+                                           linear_kernel="default")
+    expected = reference.predict(texts, batch_size=2)
+    assert reference.batch_size == 8 and any(expected)
+    for streams, kernel in ((2, "default"), (3, "onednn"), (1, "auto")):
+        tagger = SpanTagger.from_pretrained(tiny_dir, device="cpu", max_length=32, stride=8, streams=streams,
+                                            linear_kernel=kernel)
+        got = tagger.predict(texts, batch_size=2)
+        assert [_plain(s) for s in got] == [_plain(s) for s in expected]
+        for a, b in zip(got, expected, strict=True):
+            assert np.allclose([s["score"] for s in a], [s["score"] for s in b], atol=1e-5)
+    threads = torch.get_num_threads()
+    SpanTagger.from_pretrained(tiny_dir, device="cpu", streams=2).predict(texts)
+    assert torch.get_num_threads() == threads  # the workers' share of threads is theirs alone
+    with pytest.raises(ValueError, match="streams"):
+        SpanTagger.from_pretrained(tiny_dir, device="cpu", streams=0)
+
+
 UNICODE_PIECES = st.sampled_from(
     ["Kamal", "pasha", "Taliban", " ", "  ", "\r\n", "\n", "\t", "\u200b", "😀", "🇸🇾", "e\u0301", "ال", "قَ", "中",
      "ß", "-", ",", "'", "%", "42", "\u2028", "\x00", "\ufeff"]
@@ -344,6 +366,14 @@ def test_python_dash_m_inference_runs(tiny_dir, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert [r["id"] for r in _read_jsonl(tmp_path / "out.jsonl")] == [1, 2]
+
+
+def test_cli_refuses_non_positive_sizes(tiny_dir, tmp_path, capsys):
+    src = _write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "text": "Kamal"}])
+    base = ["predict", "--model", str(tiny_dir), "--input", str(src), "--output", str(tmp_path / "o.jsonl")]
+    assert main([*base, "--streams", "0", "--batch-size", "0"]) == 2
+    assert "--batch-size, --streams must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
 
 
 # ---- ONNX -------------------------------------------------------------------
