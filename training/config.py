@@ -47,11 +47,17 @@ DEFAULTS: dict[str, Any] = {
         "keep_checkpoints": 2,
         "max_steps": 0,  # stop after this many optimizer steps (0 = no limit), for smoke runs
         "num_threads": 0,  # torch CPU threads; 0 = torch's default
+        # CPU matrix products of the Linear layers: oneDNN where a quick timing shows it faster
+        # (auto), always (onednn) or never (default); see inference/kernels.py. GPUs ignore it.
+        "linear_kernel": "auto",
         "tracker": None,  # None | "tensorboard" | any accelerate tracker name
     },
 }
 
-_CHOICES = {("train", "mixed_precision"): ("no", "bf16", "fp16")}
+_CHOICES = {
+    ("train", "mixed_precision"): ("no", "bf16", "fp16"),
+    ("train", "linear_kernel"): ("auto", "onednn", "default"),
+}
 _POSITIVE = {
     ("data", "max_length"),
     ("optim", "lr"),

@@ -44,6 +44,7 @@ from transformers import (  # noqa: E402
     get_linear_schedule_with_warmup,
 )
 
+from inference.kernels import use_fast_linear  # noqa: E402
 from inference.labels import ID2TAG, TAG2ID  # noqa: E402
 from training.backbone import resolve_backbone  # noqa: E402
 from training.config import ConfigError, load_config  # noqa: E402
@@ -173,7 +174,9 @@ def append_jsonl(path: Path, record: dict[str, Any]) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
-def run_metadata(config: dict[str, Any], accelerator: Accelerator, state: RunState, wall: float) -> dict[str, Any]:
+def run_metadata(
+    config: dict[str, Any], accelerator: Accelerator, state: RunState, wall: float, onednn: bool
+) -> dict[str, Any]:
     import accelerate
     import datasets
     import transformers
@@ -200,6 +203,7 @@ def run_metadata(config: dict[str, Any], accelerator: Accelerator, state: RunSta
         "device": str(accelerator.device),
         "num_processes": accelerator.num_processes,
         "mixed_precision": accelerator.mixed_precision,
+        "linear_kernel": "onednn" if onednn else "default",
         "wall_seconds": round(wall, 1),
         "train_seconds": round(state.train_seconds, 1),
         "train_tokens": state.tokens,
@@ -255,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     # --- model and data ---------------------------------------------------------------
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     model = build_model(config, backbone)
+    onednn = accelerator.device.type == "cpu" and use_fast_linear(model, tcfg["linear_kernel"])
     splits = {s: split_examples(examples, s) for s in ("train", "dev", "test")}
     empty = [s for s, exs in splits.items() if not exs]
     if empty:
@@ -396,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     accelerator.unwrap_model(model).load_state_dict(load_file(str(out / "model.safetensors")))
     test_pred = decode_dataset(splits["test"], data["test"], predict(model, eval_loaders["test"], accelerator))
     if accelerator.is_main_process:
-        meta = run_metadata(config, accelerator, state, time.time() - started)
+        meta = run_metadata(config, accelerator, state, time.time() - started, onednn)
         report = write_report(
             out / "report", splits["test"], test_pred, title=f"{out.name}: test split", extra={"run": meta}, overwrite=True
         )
