@@ -396,6 +396,16 @@ def test_onnx_export_and_int8_backend_match_torch(tiny_dir, keyword_dir, tmp_pat
             expected = [s["score"] for spans in reference for s in spans]
             assert np.allclose(scores, expected, atol=1e-4 if name == "model.onnx" else 2e-2), name
     assert any(reference)
+    import onnx
+
+    from inference.onnx_backend import feed_forward_outputs
+
+    # the feed-forward output products (one per layer) stay fp32 in the int8 file
+    kept = feed_forward_outputs(out / "model.onnx", intermediate_size=64)
+    assert len(kept) == 2
+    int8_nodes = {n.name: n.op_type for n in onnx.load(str(out / "model.int8.onnx")).graph.node}
+    assert all(int8_nodes.get(name) == "MatMul" for name in kept)
+    assert "MatMulInteger" in int8_nodes.values() or "DynamicQuantizeMatMul" in int8_nodes.values()
 
 
 def test_onnx_backend_explains_a_missing_export(tiny_dir):
