@@ -4,8 +4,10 @@ PyTorch's CPU wheels run ``nn.Linear`` through MKL. On AMD CPUs MKL does not
 use its fastest code paths: on the project's 2-core AMD EPYC (AVX-512) an
 fp32 ``(2048 x 384) @ (384 x 1536)`` took 12 ms through MKL and 6 ms through
 oneDNN (``torch.ops.mkldnn._linear_pointwise``, the kernel torch.compile
-itself emits for CPU linears), which made the MiniLM forward pass 1.7x and a
-training step 1.4x faster. On Intel CPUs the two are about even.
+itself emits for CPU linears), which made the MiniLM forward pass 1.7x and
+an isolated training step 1.37x faster (1.14x over a whole
+``scripts/bench_train.py`` run, where dropout masks take their share). Where
+MKL is as fast, ``auto`` keeps it.
 
 :func:`use_fast_linear` swaps a model's ``nn.Linear`` modules for
 :class:`OneDNNLinear` (same parameters, same ``state_dict``, fp32 results

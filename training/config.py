@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
         "grad_accum": 1,
         "eval_batch_size": 32,
         "seed": 42,
-        "mixed_precision": "no",  # no | bf16 | fp16; bf16 is for GPUs (on CPU it is ~50x slower)
+        "mixed_precision": "no",  # no | bf16 | fp16; for GPUs: a CPU run stays fp32 (see train.py)
         "group_by_length": True,
         "early_stopping_patience": 3,  # dev evaluations without a better micro-F1
         "checkpoint_every": 0,  # optimizer steps between save_state checkpoints; 0 = each epoch end only

@@ -232,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
 
     precision = tcfg["mixed_precision"]
     if precision != "no" and not torch.cuda.is_available():
-        # bf16/fp16 matmuls are emulated on CPUs without native support (~50x slower here).
+        # The training issue asks CPU runs to stay fp32: on CPUs without native bf16 (the
+        # project's AVX2 reference machine) bf16 matmuls are emulated, ~50x slower. (CPUs with
+        # AVX512-BF16, like the current AMD EPYC host, run them faster; not enabled here.)
         print(f"note: train.mixed_precision={precision} needs a GPU; training in fp32 on CPU", file=sys.stderr)
         precision = "no"
     accelerator = Accelerator(
