@@ -38,8 +38,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from transformers import AutoTokenizer, pipeline
 
-    examples = split_examples(load_corpus([args.corpus]), args.split)
-    tagger = SpanTagger.from_pretrained(args.model)
+    try:
+        examples = split_examples(load_corpus([args.corpus]), args.split)
+        tagger = SpanTagger.from_pretrained(args.model)
+    except (ValueError, FileNotFoundError) as exc:  # CorpusError names each file, line and span
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     tokenizer.model_max_length = tagger.max_length  # the same windows as SpanTagger
     pipe = pipeline("token-classification", model=args.model, tokenizer=tokenizer, aggregation_strategy="simple",
@@ -52,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     theirs: set[Key] = set()
     pipeline_errors: Counter[str] = Counter()
     for ex, entities in zip(examples, pipe(texts, batch_size=16), strict=True):
-        starts = {a for a, _ in word_offsets(ex.text)}
-        ends = {b for _, b in word_offsets(ex.text)}
+        words = word_offsets(ex.text)
+        starts, ends = {a for a, _ in words}, {b for _, b in words}
         for e in entities:
             theirs.add((ex.id, e["start"], e["end"], e["entity_group"]))
             if e["start"] not in starts or e["end"] not in ends:
