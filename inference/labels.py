@@ -21,7 +21,11 @@ ID2TAG: dict[int, str] = dict(enumerate(TAGS))
 #: Label id used by PyTorch's cross-entropy to ignore a token.
 IGNORE_INDEX = -100
 
+#: Event records (one per CONTROL_CHANGE span): the label each role points at.
+#: ``places`` is a list; the others are one span or none.
+EVENT_ROLES: dict[str, str] = {"taker": "ACTOR", "loser": "ACTOR", "places": "LOCATION", "extent": "PERCENT"}
+TRIGGER_LABEL = "CONTROL_CHANGE"
 
-def is_label(name: str) -> bool:
-    """True if ``name`` is one of the span labels."""
-    return name in LABELS
+#: How sure the report is of the change (GUIDELINES.md, "Events"): in the order
+#: the status classifier numbers them.
+STATUSES: tuple[str, ...] = ("asserted", "claimed", "denied", "attempted", "planned")
