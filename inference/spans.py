@@ -34,22 +34,61 @@ class Span:
         return {"start": self.start, "end": self.end, "label": self.label}
 
 
+@dataclass(frozen=True)
+class Event:
+    """A change of control: its CONTROL_CHANGE trigger and the spans that fill its roles.
+
+    Roles point at spans of the same article (``taker``/``loser`` ACTOR,
+    ``places`` LOCATION, ``extent`` PERCENT); ``status`` is one of
+    :data:`inference.labels.STATUSES`. In JSON a span reference is
+    ``[start, end]``, so a record stays readable without its span list.
+    """
+
+    trigger: Span
+    status: str
+    taker: Span | None = None
+    loser: Span | None = None
+    places: tuple[Span, ...] = ()
+    extent: Span | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        def ref(span: Span | None) -> list[int] | None:
+            return None if span is None else [span.start, span.end]
+
+        return {
+            "trigger": ref(self.trigger),
+            "taker": ref(self.taker),
+            "loser": ref(self.loser),
+            "places": [ref(p) for p in self.places],
+            "extent": ref(self.extent),
+            "status": self.status,
+        }
+
+
 @dataclass
 class Example:
-    """One article: id, text, gold spans (sorted) and free-form metadata."""
+    """One article: id, text, gold spans (sorted), event links and free-form metadata.
+
+    ``events`` is ``None`` when the article's events were not annotated (a
+    span-only corpus), and a list (maybe empty) when they were.
+    """
 
     id: str
     text: str
     spans: list[Span] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "text": self.text,
             "spans": [s.to_dict() for s in self.spans],
-            "meta": self.meta,
         }
+        if self.events is not None:
+            out["events"] = [e.to_dict() for e in self.events]
+        out["meta"] = self.meta
+        return out
 
 
 def word_offsets(text: str) -> list[tuple[int, int]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from inference.labels import LABELS
 from inference.spans import Example, Span, SpanAlignmentError, spans_to_word_tags, word_offsets
+from training.event_links import parse_events
 
 #: The default corpus, compiled from ``annotations/articles`` by scripts/compile_corpus.py.
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "annotations" / "corpus.jsonl"
@@ -145,9 +146,11 @@ def _check_record(
             aligned.append(span)
         except SpanAlignmentError as exc:
             problems.append(Problem(path, line, f"{exc.reason} (text {text[span.start:span.end]!r})", art_id, span))
+    events, event_problems = parse_events(record.get("events"), aligned)
+    problems.extend(Problem(path, line, message, art_id, span) for message, span in event_problems)
     if art_id is None:
         return None, problems
-    return Example(id=art_id, text=text, spans=aligned, meta=meta), problems
+    return Example(id=art_id, text=text, spans=aligned, meta=meta, events=events), problems
 
 
 def read_corpus(paths: Iterable[str | Path]) -> tuple[list[Example], list[Problem]]:

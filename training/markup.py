@@ -13,6 +13,17 @@ An article is a Markdown file with YAML front matter and inline span markup::
 ``[surface](LABEL)`` marks a span; ``\\[`` and ``\\]`` are literal brackets.
 The article id is the file name without ``.md``. A diff of such a file shows
 text and labels together, which a JSON line with offsets cannot.
+
+Event links sit on the trigger. A span gets a name with ``#name``, and a
+CONTROL_CHANGE span lists its event's roles by those names::
+
+    [IS](ACTOR#is) [retook](CONTROL_CHANGE status=asserted taker=is extent=p places=ak)
+    [more than 40 percent](PERCENT#p) of the town of [Albu Kamal](LOCATION#ak)
+
+``places=a,b`` lists several places; a name may be used before it is given
+and anywhere in the article (a pronoun's taker is the party's nearest named
+mention). An article whose triggers carry no ``status=`` has no event
+annotation (``events`` is absent); once one does, every trigger must.
 """
 
 from __future__ import annotations
@@ -23,10 +34,14 @@ from pathlib import Path
 import regex
 import yaml
 
-from inference.labels import LABELS
+from inference.labels import LABELS, TRIGGER_LABEL
 from inference.spans import Example, Span
+from training.event_links import parse_events
 
-_MARK_RE = regex.compile(r"\[((?:[^\[\]\\]|\\.)+)\]\(([A-Z_]+)\)")
+_MARK_RE = regex.compile(
+    r"\[((?:[^\[\]\\]|\\.)+)\]\(([A-Z_]+)(?:#([A-Za-z0-9_-]+))?((?:[ ]+[a-z]+=[^\s()]*)*)\)")
+#: Attributes a trigger may carry (``places`` takes a comma-separated list).
+_EVENT_KEYS = ("status", "taker", "loser", "places", "extent")
 _ESCAPE_RE = regex.compile(r"\\([\[\]\\])")
 
 #: Front-matter fields every article must have, with their allowed values.
@@ -87,6 +102,9 @@ def parse_article(path: Path, source: str | None = None) -> tuple[Example | None
     body_start += len(source[body_start:]) - len(source[body_start:].lstrip("\n"))
     text_parts: list[str] = []
     spans: list[Span] = []
+    names: dict[str, Span] = {}
+    positions: dict[Span, tuple[int, int]] = {}
+    links: list[tuple[Span, dict[str, str], tuple[int, int]]] = []
     cursor = length = 0
     def check_stray(lo: int, hi: int) -> None:
         for stray in regex.finditer(r"(?<!\\)[\[\]]", body[lo:hi]):
@@ -105,7 +123,10 @@ def parse_article(path: Path, source: str | None = None) -> tuple[Example | None
         elif surface != surface.strip():
             errors.append(MarkupError(name, line, col, f"span {surface!r} starts or ends with white space"))
         else:
-            spans.append(Span(length, length + len(surface), label))
+            span = Span(length, length + len(surface), label)
+            spans.append(span)
+            positions[span] = (line, col)
+            _read_links(match, span, (line, col), names, links, errors, name)
         text_parts.append(surface)
         length += len(surface)
         cursor = match.end()
@@ -115,5 +136,62 @@ def parse_article(path: Path, source: str | None = None) -> tuple[Example | None
     for phrase in meta.get("hard_negatives") or []:
         if phrase not in text:
             errors.append(MarkupError(name, 2, 1, f"hard negative {phrase!r} does not occur in the text"))
+    raw_events = _resolve_links(spans, names, links, errors, name)
+    events, problems = parse_events(raw_events, sorted(spans))
+    for message, span in problems:
+        line, col = positions.get(span, (1, 1)) if span is not None else (1, 1)
+        errors.append(MarkupError(name, line, col, message))
     meta = {"source": str(path.as_posix()), **meta}
-    return Example(id=path.stem, text=text, spans=spans, meta=meta), errors
+    return Example(id=path.stem, text=text, spans=spans, meta=meta, events=events), errors
+
+
+def _read_links(match: regex.Match, span: Span, where: tuple[int, int], names: dict[str, Span],
+                links: list[tuple[Span, dict[str, str], tuple[int, int]]], errors: list[MarkupError],
+                name: str) -> None:
+    """Record a span's ``#name`` and, on a trigger, its ``key=value`` event attributes."""
+    line, col = where
+    ident, attrs = match.group(3), match.group(4).split()
+    if ident:
+        if ident in names:
+            errors.append(MarkupError(name, line, col, f"span name #{ident} is used twice"))
+        names[ident] = span
+    if not attrs:
+        return
+    if span.label != TRIGGER_LABEL:
+        errors.append(MarkupError(name, line, col, f"event attributes on a {span.label} span (only {TRIGGER_LABEL})"))
+        return
+    values: dict[str, str] = {}
+    for attr in attrs:
+        key, _, value = attr.partition("=")
+        if key not in _EVENT_KEYS:
+            errors.append(MarkupError(name, line, col, f"unknown event attribute {key!r} (one of {', '.join(_EVENT_KEYS)})"))
+        elif key in values:
+            errors.append(MarkupError(name, line, col, f"event attribute {key!r} given twice"))
+        else:
+            values[key] = value
+    links.append((span, values, where))
+
+
+def _resolve_links(spans: list[Span], names: dict[str, Span],
+                   links: list[tuple[Span, dict[str, str], tuple[int, int]]],
+                   errors: list[MarkupError], name: str) -> list[dict] | None:
+    """The article's events as JSON records (``None`` if it has none), resolving span names."""
+    if not links:
+        return None
+    events = []
+    for trigger, values, (line, col) in links:
+        record: dict = {"trigger": [trigger.start, trigger.end], "status": values.get("status")}
+        for key in ("taker", "loser", "extent", "places"):
+            refs = [r for r in values.get(key, "").split(",") if r] if key == "places" else (
+                [values[key]] if values.get(key) else [])
+            resolved = []
+            for ref in refs:
+                target = names.get(ref.lstrip("#"))
+                if target is None:
+                    errors.append(MarkupError(name, line, col, f"{key}={ref}: no span is named #{ref.lstrip('#')}"))
+                else:
+                    resolved.append([target.start, target.end])
+            record[key] = resolved if key == "places" else (resolved[0] if resolved else None)
+        events.append(record)
+    return events
+
