@@ -45,7 +45,10 @@ _EVENT_KEYS = ("status", "taker", "loser", "places", "extent")
 _ESCAPE_RE = regex.compile(r"\\([\[\]\\])")
 
 #: Front-matter fields every article must have, with their allowed values.
-STYLES = ("wire", "statement", "monitor", "encyclopedia", "analysis")
+STYLES = ("wire", "statement", "monitor", "encyclopedia", "analysis",
+          "briefing", "communique", "social", "humanitarian", "feature")
+#: Splits an article may be pinned to in its front matter (others come from the id's hash).
+PINNABLE_SPLITS = ("stress",)
 REQUIRED_META = ("region", "style", "title")
 
 
@@ -96,6 +99,8 @@ def parse_article(path: Path, source: str | None = None) -> tuple[Example | None
             errors.append(MarkupError(name, 2, 1, f"front matter lacks '{key}'"))
     if meta.get("style") and meta["style"] not in STYLES:
         errors.append(MarkupError(name, 2, 1, f"style {meta['style']!r} is not one of {STYLES}"))
+    if "split" in meta and meta["split"] not in PINNABLE_SPLITS:
+        errors.append(MarkupError(name, 2, 1, f"split {meta['split']!r} is not one of {PINNABLE_SPLITS}"))
 
     body_start = close + len("\n---\n")
     body = source[body_start:].strip("\n")
