@@ -8,6 +8,7 @@ values fail before anything is loaded, with the key named.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ _CHOICES = {
 _POSITIVE = {
     ("data", "max_length"),
     ("optim", "lr"),
+    ("optim", "adam_eps"),
     ("train", "epochs"),
     ("train", "batch_size"),
     ("train", "grad_accum"),
@@ -76,7 +78,10 @@ _NON_NEGATIVE = {
     ("train", "checkpoint_every"),
     ("train", "max_steps"),
     ("train", "num_threads"),
+    ("train", "seed"),
 }
+#: Upper bounds (inclusive): numpy seeds are 32-bit.
+_MAXIMUM = {("train", "seed"): 2**32 - 1}
 
 
 class ConfigError(ValueError):
@@ -94,6 +99,8 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any], where: str, prefix: 
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{where}: {dotted!r} must be a mapping, got {value!r}")
             _merge(base[key], value, where, path)
+        elif key == "model_overrides" and not prefix and isinstance(value, Mapping) and isinstance(base[key], dict):
+            base[key] = {**base[key], **value}  # `--set model_overrides.hidden_size=48` keeps the file's others
         else:
             base[key] = value
 
@@ -124,6 +131,20 @@ def _check_types(config: dict[str, Any], defaults: dict[str, Any], prefix: tuple
             raise ConfigError(f"config key {dotted!r} must be > 0, got {value!r}")
         if path in _NON_NEGATIVE and value < 0:
             raise ConfigError(f"config key {dotted!r} must be >= 0, got {value!r}")
+        if path in _MAXIMUM and value > _MAXIMUM[path]:
+            raise ConfigError(f"config key {dotted!r} must be <= {_MAXIMUM[path]}, got {value!r}")
+
+
+def _check_finite(value: Any, dotted: str) -> None:
+    """Refuse NaN and infinities anywhere (``.inf``, ``.nan``, ``1e999``): no setting means them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key {dotted!r} must be a finite number, got {value!r}")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_finite(item, f"{dotted}.{key}" if dotted else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_finite(item, f"{dotted}[{i}]")
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -162,7 +183,10 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
         for key in reversed(keys):
             update = {key: update}
         _merge(config, update, f"--set {item}")
+    _check_finite(config, "")
     _check_types(config, DEFAULTS)
+    if any(not isinstance(k, str) for k in config["model_overrides"]):
+        raise ConfigError(f"config key 'model_overrides' must map names to values, got {config['model_overrides']!r}")
     if config["data"]["stride"] >= config["data"]["max_length"] - 2:
         raise ConfigError(
             f"config key 'data.stride' ({config['data']['stride']}) must be smaller than data.max_length - 2"
