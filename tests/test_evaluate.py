@@ -8,21 +8,14 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from inference.fileio import write_jsonl_atomic
 from inference.labels import ID2TAG, LABELS, TAG2ID, TAGS
 from inference.spans import Example, Span
-from training.corpus import write_jsonl_atomic
 from training.error_analysis import boundary_kind, sentence_context
-from training.evaluate import (
-    PredictionError,
-    bootstrap_ci,
-    main,
-    normalise_predictions,
-    paired_bootstrap,
-    read_predictions,
-    score,
-    score_tags,
-    write_report,
-)
+from training.evaluate import main
+from training.predictions import PredictionError, normalise_predictions, read_predictions
+from training.reports import write_report
+from training.scoring import bootstrap_ci, paired_bootstrap, score, score_tags
 
 A, C, L, P = "ACTOR", "CONTROL_CHANGE", "LOCATION", "PERCENT"
 TEXT1 = "Rebels seized Raqqa. The army lost 40% of Idlib."
@@ -291,3 +284,28 @@ def test_compare_two_runs(tmp_path, tokenizer):
     assert "With only 2 article(s)" in md
     assert '<img src="learning_curves.png"' in (out / "compare.html").read_text(encoding="utf-8")
     assert main(["compare", *runs, "--corpus", str(gold), "--out", str(out)]) == 2  # outputs exist
+
+
+def _run_dir(path, preds, lr=0.001):
+    """A run directory as compare reads it: config, learning curve, test predictions (no model needed)."""
+    (path / "report").mkdir(parents=True)
+    (path / "config.yaml").write_text(f"optim:\n  lr: {lr}\n")
+    (path / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "step": 5, "train_loss": 1.0, "dev": {"micro_f1": 0.5}}) + "\n")
+    _pred_file(path / "report" / "predictions.jsonl", preds)
+    return str(path)
+
+
+def test_compare_scores_the_articles_every_run_predicted(tmp_path):
+    gold = _gold_file(tmp_path)
+    base = _run_dir(tmp_path / "base", PRED)  # both articles
+    only_one = _run_dir(tmp_path / "one", {"art-1": GOLD[0].spans}, lr=0.002)  # art-1 only, all right
+    out = tmp_path / "cmp"
+    assert main(["compare", base, only_one, "--corpus", str(gold), "--out", str(out), "--bootstrap", "50"]) == 0
+    result = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    assert result["articles"] == ["art-1"] and result["articles_not_in_every_run"] == ["art-2"]
+    # On art-1 the baseline gets Rebels and seized exactly: 2 right of 7 predicted and 7 gold, F1 = 4/14.
+    micro = result["metrics"][0]
+    assert micro["values"] == [pytest.approx(2 / 7), 1.0] and micro["deltas"][1] == pytest.approx(5 / 7)
+    assert result["paired_bootstrap"][1]["delta"] == pytest.approx(5 / 7)
+    assert [s["n_articles"] for s in result["scores"]] == [1, 1]
+    assert "Left out (not predicted by every run): art-2." in (out / "compare.md").read_text(encoding="utf-8")

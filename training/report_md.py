@@ -1,10 +1,11 @@
-"""Render an evaluation report (the dict of :func:`training.evaluate.build_report`) as Markdown tables."""
+"""Render an evaluation report (the dict of :func:`training.reports.build_report`) as Markdown tables."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from inference.fileio import flatten
 from inference.labels import LABELS
 
 #: At most this many false positives / negatives per label in the Markdown (report.json has them all).
@@ -53,7 +54,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     out.append(table(["metric", "value"], summary))
     extra = report.get("extra") or {}
     if extra:
-        out.append("\n" + table(["setting", "value"], [[md_escape(k), md_escape(str(v))] for k, v in _flatten(extra)]))
+        rows = [[md_escape(k), md_escape(str(v))] for k, v in flatten(extra).items() if v != {}]  # {}: nothing to show
+        out.append("\n" + table(["setting", "value"], rows))
 
     header = ["label", "precision", "recall", "F1", "support"]
     out.append("\n## Per label, seqeval strict mode (IOB2)\n\n" + table(header, _prf_rows(report["strict"])))
@@ -100,14 +102,3 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 out.append(f"\n… {len(items) - MAX_LISTED} more in report.json\n")
     return "".join(out)
 
-
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """Nested settings as ``a.b`` rows, so a run's metadata reads as a table."""
-    rows: list[tuple[str, Any]] = []
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            rows += _flatten(value, f"{name}.")
-        else:
-            rows.append((name, value))
-    return rows

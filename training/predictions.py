@@ -1,0 +1,167 @@
+"""Predicted spans to score: read from a file or a model, checked and widened to whole words.
+
+A predictions file holds one JSON object per line, ``{"id", "spans": [{"start",
+"end", "label"}]}`` (other keys are ignored). A predicted span whose ends fall
+inside words is widened to the whole words it touches, the unit everything is
+scored on; an unknown id, a bad label, offsets out of range, overlapping spans
+or invalid JSON are errors naming file and line.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from inference.fileio import format_problems, iter_jsonl
+from inference.labels import LABELS
+from inference.spans import Example, Span, word_offsets
+from training.corpus import Problem, parse_span
+
+
+class PredictionError(ValueError):
+    """Predictions that cannot be scored; lists every problem with file and line."""
+
+    def __init__(self, problems: Sequence[Problem | str]) -> None:
+        self.problems = [str(p) for p in problems]
+        super().__init__(format_problems(self.problems, "prediction problem"))
+
+
+def _widen(starts: list[int], ends: list[int], span: Span) -> Span | None:
+    """``span`` widened to the whole words it touches; None if it touches no word."""
+    first = bisect.bisect_right(ends, span.start)  # first word ending after span.start
+    last = bisect.bisect_left(starts, span.end) - 1  # last word starting before span.end
+    if first >= len(starts) or last < first:
+        return None
+    return Span(starts[first], ends[last], span.label)
+
+
+def normalise_spans(text: str, spans: Iterable[Span], where: str) -> tuple[list[Span], list[str], int]:
+    """Check and widen one article's predicted spans: (kept spans, problems, how many were widened).
+
+    ``where`` starts every problem message (file, line and article id).
+    """
+    words = word_offsets(text)
+    starts, ends = [s for s, _ in words], [e for _, e in words]
+    problems: list[str] = []
+    out: list[tuple[Span, Span]] = []  # (widened, as given)
+    widened = 0
+    for span in spans:
+        tag = f"span [{span.start}, {span.end}) {span.label}"
+        if span.label not in LABELS:
+            problems.append(f"{where} {tag}: unknown label {span.label!r} (expected one of {', '.join(LABELS)})")
+        elif not (0 <= span.start < span.end <= len(text)):
+            problems.append(f"{where} {tag}: offsets out of range or empty (text has {len(text)} characters)")
+        else:
+            wide = _widen(starts, ends, span)
+            if wide is None:
+                problems.append(f"{where} {tag}: covers no word (only white space)")
+                continue
+            widened += wide != span
+            out.append((wide, span))
+    out.sort()
+
+    def show(wide: Span, given: Span) -> str:
+        note = f" (widened to [{wide.start}, {wide.end}))" if wide != given else ""
+        return f"[{given.start}, {given.end}) {given.label}{note}"
+
+    kept: list[Span] = []
+    prev: tuple[Span, Span] | None = None
+    for wide, given in out:
+        if prev is not None and wide.start < prev[0].end:
+            problems.append(f"{where} span {show(wide, given)}: overlaps span {show(*prev)}")
+        else:
+            kept.append(wide)
+            prev = (wide, given)
+    return kept, problems, widened
+
+
+def normalise_predictions(
+    gold: Sequence[Example], predicted: Mapping[str, Sequence[Span]]
+) -> dict[str, list[Span]]:
+    """Predicted spans per gold article, widened to whole words and checked.
+
+    Raises :class:`PredictionError` for an id not in ``gold``, a bad label,
+    offsets out of range or overlapping spans. Missing ids get no spans.
+    """
+    by_id = {ex.id: ex for ex in gold}
+    problems = [f"unknown article id {art_id!r}" for art_id in predicted if art_id not in by_id]
+    out: dict[str, list[Span]] = {}
+    for ex in gold:
+        spans, found, _ = normalise_spans(ex.text, predicted.get(ex.id, ()), f"[{ex.id}]")
+        problems.extend(found)
+        out[ex.id] = spans
+    if problems:
+        raise PredictionError(problems)
+    return out
+
+
+def read_predictions(path: str | Path, gold: Sequence[Example]) -> tuple[dict[str, list[Span]], int]:
+    """Read a predictions file; return spans per article id and how many were widened.
+
+    Every problem is collected and raised at once as :class:`PredictionError`,
+    each naming the file, the line, the article id and the span.
+    """
+    name = str(path)
+    by_id = {ex.id: ex for ex in gold}
+    problems: list[Problem | str] = []
+    out: dict[str, list[Span]] = {}
+    seen: dict[str, int] = {}
+    widened = 0
+    try:
+        lines = list(iter_jsonl(path))
+    except OSError as exc:
+        raise PredictionError([Problem(name, 0, f"cannot read file: {exc}")]) from None
+    for lineno, record, error in lines:
+        if error is not None:
+            problems.append(Problem(name, lineno, error))
+            continue
+        if not isinstance(record, dict):
+            problems.append(Problem(name, lineno, "a line must be a JSON object with 'id' and 'spans'"))
+            continue
+        art_id, raw_spans = record.get("id"), record.get("spans")
+        if not isinstance(art_id, str) or art_id not in by_id:
+            problems.append(Problem(name, lineno, f"unknown article id {art_id!r} (not in the gold file)"))
+            continue
+        if art_id in seen:
+            problems.append(Problem(name, lineno, f"duplicate id (first seen at line {seen[art_id]})", art_id))
+            continue
+        seen[art_id] = lineno
+        if not isinstance(raw_spans, list):
+            problems.append(Problem(name, lineno, "'spans' must be a list", art_id))
+            continue
+        spans: list[Span] = []
+        for i, item in enumerate(raw_spans):
+            span = parse_span(item, i, name, lineno, art_id)
+            if isinstance(span, Problem):
+                problems.append(span)
+            else:
+                spans.append(span)
+        kept, found, n = normalise_spans(by_id[art_id].text, spans, f"{name}:{lineno} [{art_id}]")
+        problems.extend(found)
+        widened += n
+        out[art_id] = kept
+    if problems:
+        raise PredictionError(problems)
+    return out, widened
+
+
+def prediction_records(gold: Sequence[Example], predicted: Mapping[str, Sequence[Span]]) -> Iterator[dict[str, Any]]:
+    """The predictions-file lines for ``gold``'s articles, in corpus order (what :func:`read_predictions` reads)."""
+    for ex in gold:
+        yield {"id": ex.id, "spans": [s.to_dict() for s in predicted.get(ex.id, ())]}
+
+
+def predict_examples(model_dir: str | Path, examples: Sequence[Example], batch_size: int = 16) -> dict[str, list[Span]]:
+    """Predict spans for ``examples`` with :class:`inference.SpanTagger`."""
+    from inference import SpanTagger  # imported here: only the model command needs torch and the model code
+
+    tagger = SpanTagger.from_pretrained(str(model_dir))
+    outputs = tagger.predict([ex.text for ex in examples], batch_size=batch_size)
+    if len(outputs) != len(examples):
+        raise RuntimeError(f"SpanTagger returned {len(outputs)} results for {len(examples)} texts")
+    return {
+        ex.id: [Span(int(d["start"]), int(d["end"]), str(d["label"])) for d in out]
+        for ex, out in zip(examples, outputs, strict=True)
+    }
