@@ -15,7 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from training.corpus import DEFAULT_CORPUS, _check_record, write_jsonl_atomic  # noqa: E402
+from inference.fileio import write_jsonl_atomic  # noqa: E402
+from training.corpus import DEFAULT_CORPUS, check_record  # noqa: E402
 from training.markup import parse_article  # noqa: E402
 
 ARTICLES = ROOT / "annotations" / "articles"
@@ -36,7 +37,7 @@ def compile_sources(paths: list[Path]) -> tuple[list[dict], list[str]]:
             continue
         seen[example.id] = rel
         record = example.to_dict()
-        _, found = _check_record(record, str(rel), 0)
+        _, found = check_record(record, str(rel), 0)
         problems.extend(f"{rel}: {p.message}" + (f" at span [{p.span.start}, {p.span.end}) {p.span.label}" if p.span else "") for p in found)
         records.append(record)
     records.sort(key=lambda r: r["id"])

@@ -83,6 +83,65 @@ def test_splits_are_deterministic_disjoint_and_pin_the_seed():
     assert sum(len(p) for p in parts.values()) == len(examples)
     assert not (parts["train"] & parts["dev"] or parts["train"] & parts["test"] or parts["dev"] & parts["test"])
     assert split_of("albu-kamal-seed") == "test"
-    assert [split_of(f"article-{i}") for i in range(50)] == [split_of(f"article-{i}") for i in range(50)]
     shares = [split_of(f"article-{i}") for i in range(2000)]
     assert 0.75 < shares.count("train") / 2000 < 0.85
+
+
+# sha1(id) % 10, worked out with `printf %s ID | sha1sum`: 9 -> test, 8 -> dev, else train. Python's salted
+# hash() would move these between runs; a changed hash function would move the corpus's articles between splits.
+PINNED = {
+    "article-0": "train",  # bucket 1
+    "article-6": "test",  # bucket 9
+    "article-8": "dev",  # bucket 8
+    "afghanistan-district-control-tracker-2021": "dev",  # bucket 8
+    "afghanistan-helmand-corps-clearance-statement": "test",  # bucket 9
+}
+
+
+def test_split_of_is_the_documented_sha1_bucket():
+    assert {i: split_of(i) for i in PINNED} == PINNED
+
+
+def _write_lines(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+def _record(art_id: str, text: str) -> bytes:
+    return json.dumps({"id": art_id, "text": text, "spans": []}, ensure_ascii=False).encode("utf-8")
+
+
+def test_validator_reports_a_deeply_nested_line_and_goes_on(tmp_path, capsys):
+    path = _write_lines(tmp_path / "deep.jsonl", [_record("a", "Mosul fell."), b"[" * 100_000, _record("b", "Raqqa fell.")])
+    assert main(["validate", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [f"{path}:2: invalid JSON: nested too deeply"]
+    assert "2 articles" in captured.out
+
+
+def test_validator_reports_an_invalid_utf8_line_and_goes_on(tmp_path, capsys):
+    path = _write_lines(tmp_path / "bytes.jsonl", [_record("a", "Mosul fell."), b'{"id": "b", "text": "\xff"}', _record("c", "Raqqa fell.")])
+    assert main(["validate", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [f"{path}:2: invalid UTF-8 at byte 22 of the line"]
+    assert "2 articles" in captured.out
+
+
+def test_validator_rejects_a_lone_surrogate(tmp_path):
+    path = _write_lines(tmp_path / "sur.jsonl", [b'{"id": "a", "text": "Mosul \\ud800 fell.", "spans": []}'])
+    examples, problems = read_corpus([path])
+    assert not examples
+    assert [str(p) for p in problems] == [f"{path}:1: invalid text: lone surrogate U+D800 (not a character)"]
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085"])
+def test_raw_line_separators_inside_strings_are_text(tmp_path, separator):
+    path = _write_lines(tmp_path / "sep.jsonl", [_record("a", f"Mosul{separator}fell."), b"{"])
+    examples, problems = read_corpus([path])
+    assert [ex.text for ex in examples] == [f"Mosul{separator}fell."]
+    assert [(p.line, p.message.split(":")[0]) for p in problems] == [(2, "invalid JSON")]
+
+
+def test_unreadable_path_is_one_problem(tmp_path):
+    _, problems = read_corpus([tmp_path])
+    assert len(problems) == 1 and problems[0].line == 0 and "cannot read file" in problems[0].message

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from inference.fileio import write_jsonl_atomic
 from training import train
-from training.corpus import load_corpus, split_of, write_jsonl_atomic
+from training.corpus import load_corpus, split_of
 
 ROOT = Path(__file__).parent.parent
 TINY = str(ROOT / "configs" / "tiny.yaml")

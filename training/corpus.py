@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inference.fileio import format_problems, iter_jsonl
 from inference.labels import LABELS
 from inference.spans import Example, Span, SpanAlignmentError, spans_to_word_tags, word_offsets
 from training.event_links import parse_events
@@ -53,30 +53,7 @@ class CorpusError(ValueError):
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
-        shown = "\n".join(str(p) for p in self.problems[:20])
-        more = f"\n... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(f"{len(self.problems)} corpus problem(s):\n{shown}{more}")
-
-
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """``(line number, decoded value)`` for each non-blank line of a JSON-lines file.
-
-    A line that is not valid JSON, or a file that cannot be read, yields a
-    :class:`Problem` in place of the value, so callers report every bad line.
-    """
-    name = str(path)
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        yield 0, Problem(name, 0, f"cannot read file: {exc}")
-        return
-    for lineno, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            yield lineno, json.loads(raw)
-        except json.JSONDecodeError as exc:
-            yield lineno, Problem(name, lineno, f"invalid JSON: {exc.msg} at column {exc.colno}")
+        super().__init__(format_problems(self.problems, "corpus problem"))
 
 
 def parse_span(raw: Any, index: int, path: str, line: int, article_id: str | None) -> Span | Problem:
@@ -89,7 +66,7 @@ def parse_span(raw: Any, index: int, path: str, line: int, article_id: str | Non
     return Span(start, end, str(raw["label"]))
 
 
-def _check_record(
+def check_record(
     record: Any, path: str, line: int
 ) -> tuple[Example | None, list[Problem]]:
     """Check one decoded JSON line; return the example (if usable) and problems."""
@@ -160,11 +137,11 @@ def read_corpus(paths: Iterable[str | Path]) -> tuple[list[Example], list[Proble
     seen: dict[str, str] = {}
     for path in paths:
         name = str(path)
-        for lineno, record in iter_jsonl(path):
-            if isinstance(record, Problem):
-                problems.append(record)
+        for lineno, record, error in _read_lines(path):
+            if error is not None:
+                problems.append(Problem(name, lineno, error))
                 continue
-            example, found = _check_record(record, name, lineno)
+            example, found = check_record(record, name, lineno)
             problems.extend(found)
             if example is None:
                 continue
@@ -174,6 +151,15 @@ def read_corpus(paths: Iterable[str | Path]) -> tuple[list[Example], list[Proble
             seen[example.id] = f"{name}:{lineno}"
             examples.append(example)
     return examples, problems
+
+
+def _read_lines(path: str | Path) -> Iterable[tuple[int, Any, str | None]]:
+    """fileio's JSON-lines reader (bad bytes, deep nesting, lone surrogates -> a message, reading goes on),
+    with a file that cannot be opened reported as line 0 rather than raised."""
+    try:
+        yield from iter_jsonl(path)
+    except OSError as exc:
+        yield 0, None, f"cannot read file: {exc.strerror or exc}"
 
 
 def load_corpus(paths: Iterable[str | Path] = (DEFAULT_CORPUS,)) -> list[Example]:
@@ -197,16 +183,6 @@ def split_examples(examples: Iterable[Example], split: str) -> list[Example]:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     return [ex for ex in examples if split_of(ex.id) == split]
-
-
-def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    """Write JSON lines to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
