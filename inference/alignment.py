@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from inference.decoding import decode_tags, glued
 from inference.labels import ID2TAG, IGNORE_INDEX, OUTSIDE, TAG2ID
 from inference.spans import Example, Span, spans_to_word_tags, word_offsets, word_tags_to_spans
 
@@ -186,53 +187,66 @@ def decode_text(
     text: str,
     windows: Iterable[tuple[np.ndarray, Sequence[int | None], np.ndarray]],
     words: Words | None = None,
+    decoding: str = "viterbi",
 ) -> list[tuple[Span, float]]:
     """Spans (with scores) of one text from its windows' predictions.
 
     ``windows`` yields ``(offsets, sequence_ids, probs)`` per window, ``probs``
-    being ``(n_tokens, n_tags)`` probabilities (or one-hot label rows). The
-    score of a span is the mean probability of its words' predicted tags.
+    being ``(n_tokens, n_tags)`` probabilities (or one-hot label rows). Each
+    word takes the distribution of its first sub-token in the window where it
+    sits furthest from an edge; ``decoding`` (:data:`inference.decoding.DECODINGS`)
+    turns the words' distributions into tags. The score of a span is the mean
+    probability of its words' tags.
     """
     words = Words.of(text) if words is None else words
     n = len(words)
-    tag = np.zeros(n, dtype=np.int64)
-    score = np.ones(n, dtype=np.float64)
+    n_tags = len(ID2TAG)
+    dist = np.zeros((n, n_tags), dtype=np.float64)
+    dist[:, TAG2ID[OUTSIDE]] = 1.0
     best = np.full(n, -1, dtype=np.int64)
     has_token = np.zeros(n, dtype=bool)
-    continues: list[tuple[int, int, int]] = []  # (first word, last word, tag id) of multi-word tokens
+    continues: list[tuple[int, int, np.ndarray]] = []  # (first word, last word, probs) of multi-word tokens
     for offsets, sequence_ids, probs in windows:
         if n == 0:
             break
         al = align_window(offsets, sequence_ids, words)
         cent = _centrality(sequence_ids)
         probs = np.asarray(probs, dtype=np.float64)
-        pred = probs.argmax(-1)
         idx = np.nonzero(al.first)[0]
         w = al.word[idx]
         has_token[al.word[al.word >= 0]] = True
         better = cent[idx] > best[w]
         idx, w = idx[better], w[better]
         best[w] = cent[idx]
-        tag[w] = pred[idx]
-        score[w] = probs[idx, pred[idx]]
+        dist[w] = probs[idx]
         for i in np.nonzero(al.first & (al.last_word > al.word))[0]:
-            continues.append((int(al.word[i]), int(al.last_word[i]), int(pred[i])))
-    for first, last, tag_id in continues:  # words swallowed by one token continue its entity
-        if ID2TAG[tag_id] != OUTSIDE and best[first] >= 0 and tag[first] == tag_id:
-            span = slice(first + 1, last + 1)
-            tag[span] = _i_tag_id(np.array([tag_id]))[0]
-            best[span] = np.maximum(best[span], 0)
+            continues.append((int(al.word[i]), int(al.last_word[i]), probs[i]))
+    # Words swallowed by one token continue its entity: their distribution is
+    # the token's, moved onto the I- tags.
+    i_of = _i_tag_id(np.arange(n_tags))
+    for first, last, row in continues:
+        if best[first] >= 0 and np.array_equal(dist[first], row):
+            moved = np.zeros(n_tags)
+            np.add.at(moved, i_of, row)
+            dist[first + 1 : last + 1] = moved
+            best[first + 1 : last + 1] = np.maximum(best[first + 1 : last + 1], 0)
+    glue = glued(text, words.pairs())
+    # A word the tokenizer dropped (a zero-width or control character) carries
+    # no evidence: it is glued to a neighbour when it sits inside a token, so
+    # it joins the entity around it exactly when the constraint says so.
+    tag = decode_tags(dist, glue, decoding)
     tags = [ID2TAG[int(t)] for t in tag]
-    # A word the tokenizer dropped (a zero-width or control character) joins the
-    # entity around it when both neighbours agree; otherwise it stays outside.
     for i in np.nonzero(~has_token & (best < 0))[0]:
         prev = tags[i - 1] if i > 0 else OUTSIDE
         nxt = next((tags[j] for j in range(i + 1, n) if has_token[j] or best[j] >= 0), OUTSIDE)
         if prev != OUTSIDE and nxt == f"I-{prev[2:]}":
             tags[i] = nxt
+        elif decoding == "argmax":
+            tags[i] = OUTSIDE
     spans = word_tags_to_spans(words.pairs(), tags)
     if not spans:
         return []
+    score = dist[np.arange(n), [TAG2ID[t] for t in tags]]
     word_index = {s: i for i, s in enumerate(words.starts.tolist())}
     end_index = {e: i for i, e in enumerate(words.ends.tolist())}
     return [(s, float(score[word_index[s.start] : end_index[s.end] + 1].mean())) for s in spans]
@@ -251,5 +265,6 @@ def round_trip(tokenizer: Any, example: Example, max_length: int = 512, stride: 
         labels = np.asarray(feature["labels"])
         onehot = eye[np.where(labels < 0, 0, labels)]
         windows.append((feature["offset_mapping"], feature["sequence_ids"], onehot))
-    decoded = {span for span, _ in decode_text(example.text, windows)}
+    # argmax: this checks the alignment itself, not the decoder's span constraints.
+    decoded = {span for span, _ in decode_text(example.text, windows, decoding="argmax")}
     return [s for s in example.spans if s not in decoded]
