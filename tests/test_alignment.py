@@ -46,9 +46,9 @@ def test_stride_must_leave_room(tokenizer):
 
 
 def test_unknown_multiword_token_continues_the_entity():
-    # One token swallowing two words (as [UNK] does) labels both.
-    text = "ab cd"
+    # One token swallowing several words (as [UNK] does) labels them all.
     words = Words.of("ab€d")
+    assert words.pairs() == [(0, 2), (2, 3), (3, 4)]  # "ab", "€", "d": the token [0, 4) covers words 0-2
     al = align_window(np.array([[0, 0], [0, 4], [0, 0]]), [None, 0, None], words)
     assert al.word.tolist() == [-1, 0, -1] and al.last_word.tolist() == [-1, 2, -1]
     probs = np.zeros((3, len(TAG2ID)))
@@ -58,7 +58,6 @@ def test_unknown_multiword_token_continues_the_entity():
     assert decode_text("ab€d", [(np.array([[0, 0], [0, 4], [0, 0]]), [None, 0, None], probs)]) == [
         (Span(0, 4, "LOCATION"), 1.0)
     ]
-    assert text  # keeps the example readable
 
 
 # ---- property tests -------------------------------------------------------

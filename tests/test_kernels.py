@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -107,6 +108,21 @@ def test_auto_mode_follows_the_timing(monkeypatch):
     assert type(fast.classifier) is OneDNNLinear
 
 
-@needs_onednn
-def test_speedup_is_measured():
-    assert onednn_speedup(16, 32, rows=64) > 0
+def test_speedup_is_the_best_default_time_over_the_best_onednn_time(monkeypatch):
+    """On a fake clock: a warm-up call each, then the fastest of three timed calls, default over oneDNN."""
+    import inference.kernels as kernels
+
+    clock = [0.0]
+    seconds = {"default": [5.0, 4.0, 2.0, 3.0], "onednn": [9.0, 1.0, 0.5, 2.0]}  # the first call is the warm-up
+
+    def costs(kind, real):
+        def run(*args):
+            clock[0] += seconds[kind].pop(0)
+            return real(*args)
+        return run
+
+    monkeypatch.setattr(kernels, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(kernels, "F", SimpleNamespace(linear=costs("default", F.linear)))
+    monkeypatch.setattr(kernels, "_mm_t", costs("onednn", F.linear))
+    assert onednn_speedup(16, 32, rows=64) == 2.0 / 0.5
+    assert seconds == {"default": [], "onednn": []}

@@ -24,15 +24,17 @@ def test_tags_round_trip():
 
 @pytest.mark.parametrize(
     "tags,expected",
-    [
-        (["I-ACTOR", "I-ACTOR", "O"], [Span(0, 3, "ACTOR")]),  # stray I- opens a span
-        (["B-ACTOR", "I-LOCATION", "O"], [Span(0, 1, "ACTOR"), Span(2, 3, "LOCATION")]),
-        (["B-ACTOR", "B-ACTOR", "I-ACTOR"], [Span(0, 1, "ACTOR"), Span(2, 5, "ACTOR")]),
-        (["O", "O", "O"], []),
+    [  # words of "a b c d" start at 0, 2, 4, 6
+        (["I-ACTOR", "I-ACTOR", "O", "O"], [Span(0, 3, "ACTOR")]),  # stray I- opens a span
+        (["B-ACTOR", "I-LOCATION", "O", "O"], [Span(0, 1, "ACTOR"), Span(2, 3, "LOCATION")]),
+        (["B-ACTOR", "B-ACTOR", "I-ACTOR", "O"], [Span(0, 1, "ACTOR"), Span(2, 5, "ACTOR")]),
+        (["O", "O", "B-LOCATION", "I-LOCATION"], [Span(4, 7, "LOCATION")]),  # a span that runs to the last word
+        (["B-PER", "I-PER", "O", "B-ACTOR"], [Span(6, 7, "ACTOR")]),  # tags outside the label set read as O
+        (["O", "O", "O", "O"], []),
     ],
 )
 def test_decoder_repairs_like_conlleval(tags, expected):
-    assert word_tags_to_spans(word_offsets("a b c d"), tags + ["O"])[: len(expected)] == expected
+    assert word_tags_to_spans(word_offsets("a b c d"), tags) == expected
 
 
 def test_misaligned_and_overlapping_spans_raise():
