@@ -106,6 +106,8 @@ def parse_json_line(line: str) -> tuple[Any, str | None]:
         return None, f"invalid JSON: {exc.msg} at column {exc.colno}"
     except RecursionError:
         return None, "invalid JSON: nested too deeply"
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits (sys.set_int_max_str_digits)
+        return None, f"invalid JSON: {exc}"
     bad = _find_surrogate(value)
     if bad is not None:
         return None, f"invalid text: lone surrogate U+{ord(bad):04X} (not a character)"
@@ -164,29 +166,45 @@ class LockedError(RuntimeError):
 
 
 @contextlib.contextmanager
-def lock_exclusive(target: str | Path) -> Iterator[Path]:
+def lock_exclusive(target: str | Path, *, remove: bool = False) -> Iterator[Path]:
     """Hold an exclusive, non-blocking lock on ``target`` (via ``.NAME.lock`` beside it) for the block.
 
     A second process asking for the same output gets :class:`LockedError` at
     once instead of racing the first. The lock is the kernel's (``flock``), so
-    it is released when the process dies, however it dies; the lock file
-    itself is left behind and is harmless.
+    it is released when the process dies, however it dies. The lock file is
+    left behind (harmless) unless ``remove``: then it is deleted on leaving
+    the block, while still held; a process that opened the old file meanwhile
+    notices that the path no longer names it and takes the lock afresh.
     """
     target = Path(target)
     lock_path = target.with_name(f".{target.name}.lock")
-    fh: IO[str] = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    for _attempt in range(10):
+        fh: IO[str] = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+        if fcntl is None:
+            break
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            fh.close()
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise LockedError(
+                    f"{target}: another run is writing this output (lock {lock_path}); "
+                    "wait for it to finish or choose another output") from None
+            raise
+        try:
+            if os.path.samestat(os.fstat(fh.fileno()), os.stat(lock_path)):
+                break
+        except FileNotFoundError:
+            pass
+        fh.close()  # the holder removed the file between our open and our lock: try the new one
+    else:
+        raise LockedError(f"{target}: could not take the lock {lock_path}; another run keeps replacing it")
     try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise LockedError(
-                        f"{target}: another run is writing this output (lock {lock_path}); "
-                        "wait for it to finish or choose another output") from None
-                raise
         yield lock_path
     finally:
+        if remove:
+            with contextlib.suppress(OSError):
+                lock_path.unlink()
         fh.close()
 
 
