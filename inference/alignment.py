@@ -183,6 +183,56 @@ def _centrality(sequence_ids: Sequence[int | None]) -> np.ndarray:
     return cent
 
 
+def best_rows(
+    windows: Iterable[tuple[np.ndarray, Sequence[int | None], np.ndarray]], words: Words
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int, int]]]:
+    """Each word's row (of probabilities or hidden states) from the window where it sits most centrally.
+
+    ``windows`` yields ``(offsets, sequence_ids, rows)`` with ``rows`` of shape
+    ``(n_tokens, d)``; a word takes its first sub-token's row. Returns
+    ``(rows (n_words, d), centrality, has_token, continues)``: ``centrality``
+    is -1 for a word no window saw, ``has_token`` marks words some token
+    touches, ``continues`` lists ``(first word, last word, word whose row it
+    is)`` for tokens that swallow several words. Words no window saw get zeros.
+    """
+    n = len(words)
+    out: np.ndarray | None = None
+    best = np.full(n, -1, dtype=np.int64)
+    has_token = np.zeros(n, dtype=bool)
+    continues: list[tuple[int, int, int]] = []
+    for offsets, sequence_ids, rows in windows:
+        rows = np.asarray(rows)
+        if out is None:
+            out = np.zeros((n, rows.shape[-1]), dtype=np.float64 if rows.dtype == np.float64 else np.float32)
+        if n == 0:
+            break
+        al = align_window(offsets, sequence_ids, words)
+        cent = _centrality(sequence_ids)
+        idx = np.nonzero(al.first)[0]
+        w = al.word[idx]
+        has_token[al.word[al.word >= 0]] = True
+        better = cent[idx] > best[w]
+        idx, w = idx[better], w[better]
+        best[w] = cent[idx]
+        out[w] = rows[idx]
+        for i in np.nonzero(al.first & (al.last_word > al.word))[0]:
+            if best[al.word[i]] == cent[i]:
+                continues.append((int(al.word[i]), int(al.last_word[i]), int(al.word[i])))
+    if out is None:
+        out = np.zeros((n, 0), dtype=np.float32)
+    return out, best, has_token, continues
+
+
+def word_states(text: str, windows: Iterable[tuple[np.ndarray, Sequence[int | None], np.ndarray]],
+                words: Words | None = None) -> np.ndarray:
+    """Each word's hidden state ``(n_words, hidden)``, chosen like its tag distribution (for the event linker)."""
+    words = Words.of(text) if words is None else words
+    rows, _, _, continues = best_rows(windows, words)
+    for first, last, src in continues:
+        rows[first + 1 : last + 1] = rows[src]
+    return rows
+
+
 def decode_text(
     text: str,
     windows: Iterable[tuple[np.ndarray, Sequence[int | None], np.ndarray]],
@@ -194,48 +244,32 @@ def decode_text(
     ``windows`` yields ``(offsets, sequence_ids, probs)`` per window, ``probs``
     being ``(n_tokens, n_tags)`` probabilities (or one-hot label rows). Each
     word takes the distribution of its first sub-token in the window where it
-    sits furthest from an edge; ``decoding`` (:data:`inference.decoding.DECODINGS`)
-    turns the words' distributions into tags. The score of a span is the mean
-    probability of its words' tags.
+    sits furthest from an edge (:func:`best_rows`); ``decoding``
+    (:data:`inference.decoding.DECODINGS`) turns the words' distributions into
+    tags. The score of a span is the mean probability of its words' tags.
     """
     words = Words.of(text) if words is None else words
     n = len(words)
     n_tags = len(ID2TAG)
+    rows, best, has_token, continues = best_rows(
+        ((o, s, np.asarray(p, dtype=np.float64)) for o, s, p in windows), words)
     dist = np.zeros((n, n_tags), dtype=np.float64)
     dist[:, TAG2ID[OUTSIDE]] = 1.0
-    best = np.full(n, -1, dtype=np.int64)
-    has_token = np.zeros(n, dtype=bool)
-    continues: list[tuple[int, int, np.ndarray]] = []  # (first word, last word, probs) of multi-word tokens
-    for offsets, sequence_ids, probs in windows:
-        if n == 0:
-            break
-        al = align_window(offsets, sequence_ids, words)
-        cent = _centrality(sequence_ids)
-        probs = np.asarray(probs, dtype=np.float64)
-        idx = np.nonzero(al.first)[0]
-        w = al.word[idx]
-        has_token[al.word[al.word >= 0]] = True
-        better = cent[idx] > best[w]
-        idx, w = idx[better], w[better]
-        best[w] = cent[idx]
-        dist[w] = probs[idx]
-        for i in np.nonzero(al.first & (al.last_word > al.word))[0]:
-            continues.append((int(al.word[i]), int(al.last_word[i]), probs[i]))
+    seen = best >= 0
+    if rows.shape[1] == n_tags:
+        dist[seen] = rows[seen]
     # Words swallowed by one token continue its entity: their distribution is
     # the token's, moved onto the I- tags.
     i_of = _i_tag_id(np.arange(n_tags))
-    for first, last, row in continues:
-        if best[first] >= 0 and np.array_equal(dist[first], row):
-            moved = np.zeros(n_tags)
-            np.add.at(moved, i_of, row)
-            dist[first + 1 : last + 1] = moved
-            best[first + 1 : last + 1] = np.maximum(best[first + 1 : last + 1], 0)
-    glue = glued(text, words.pairs())
-    # A word the tokenizer dropped (a zero-width or control character) carries
-    # no evidence: it is glued to a neighbour when it sits inside a token, so
-    # it joins the entity around it exactly when the constraint says so.
-    tag = decode_tags(dist, glue, decoding)
+    for first, last, src in continues:
+        moved = np.zeros(n_tags)
+        np.add.at(moved, i_of, dist[src])
+        dist[first + 1 : last + 1] = moved
+        best[first + 1 : last + 1] = np.maximum(best[first + 1 : last + 1], 0)
+    tag = decode_tags(dist, glued(text, words.pairs()), decoding)
     tags = [ID2TAG[int(t)] for t in tag]
+    # A word the tokenizer dropped (a zero-width or control character) joins
+    # the entity around it when both neighbours agree; otherwise it stays outside.
     for i in np.nonzero(~has_token & (best < 0))[0]:
         prev = tags[i - 1] if i > 0 else OUTSIDE
         nxt = next((tags[j] for j in range(i + 1, n) if has_token[j] or best[j] >= 0), OUTSIDE)
