@@ -1,0 +1,242 @@
+"""The learned event linker: scores (trigger, candidate span, role) pairs from the tagger's own word states.
+
+For every CONTROL_CHANGE span, the candidates are the ACTOR, LOCATION and
+PERCENT spans of its sentence and the sentences just before it (a pronoun's
+party or "the town" is named earlier). Each pair is described by the
+encoder's last hidden states (trigger, candidate, their product), a few
+position and cue features, and the rule baseline's choice
+(:mod:`inference.event_rules`), so the linker learns where the rules are
+right and where context says otherwise. A small MLP gives each pair a
+distribution over ``none/taker/loser/place/extent`` (masked by the
+candidate's label), and a second MLP gives the trigger's status.
+
+Inference is numpy only (weights in ``linker/linker.safetensors``, settings
+in ``linker/linker.json``), so it runs beside either backend;
+``training/train_linker.py`` trains it with torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.event_rules import rule_events
+from inference.events import sentence_of, sentences
+from inference.labels import STATUSES, TRIGGER_LABEL
+from inference.spans import Event, Span
+
+ROLE_CLASSES = ("none", "taker", "loser", "place", "extent")
+#: Which role classes a candidate of each label may take.
+ALLOWED = {"ACTOR": (0, 1, 2), "LOCATION": (0, 3), "PERCENT": (0, 4)}
+CUES = ("by", "from", "to", "of", "in", "(", "said", "says", "against", "for")
+#: Sentences before the trigger's that still give candidates.
+CONTEXT_SENTENCES = 2
+LINKER_DIR = "linker"
+
+
+def n_hand_features() -> int:
+    """Width of :func:`_hand` (kept in one place for the trainer)."""
+    return 12 + 2 * len(CUES) + 4 + 3 + 3
+
+
+@dataclass
+class Pairs:
+    """The candidates of one trigger and their features."""
+
+    trigger: Span
+    candidates: list[Span]
+    features: np.ndarray  # (n_candidates, d)
+    mask: np.ndarray  # (n_candidates, n_role_classes) True where allowed
+    status_features: np.ndarray  # (d_status,)
+    rule: Event
+
+
+def span_vectors(word_vecs: np.ndarray, words: Sequence[tuple[int, int]], spans: Sequence[Span]) -> dict[Span, np.ndarray]:
+    """Mean word state of each span (words as ``(start, end)``)."""
+    starts = np.asarray([s for s, _ in words], dtype=np.int64)
+    out = {}
+    for span in spans:
+        lo = int(np.searchsorted(starts, span.start, side="left"))
+        hi = max(int(np.searchsorted(starts, span.end, side="left")), lo + 1)
+        out[span] = word_vecs[lo:hi].mean(0)
+    return out
+
+
+def _bucket(n: int) -> float:
+    return math.log1p(max(n, 0)) / 5.0
+
+
+def _hand(text: str, trig: Span, cand: Span, sent_gap: int, between_same: int, nearest: bool,
+          rule_role: int, direction: str) -> np.ndarray:
+    """Position, cue and rule features of one pair (:func:`n_hand_features` wide)."""
+    after = cand.start >= trig.end
+    gap_text = text[trig.end : cand.start] if after else text[cand.end : trig.start]
+    gap_words = gap_text.lower().split()
+    before_cand = text[max(0, cand.start - 30) : cand.start].lower().split()[-2:]
+    f = [
+        float(after), float(not after), _bucket(len(gap_words)), float(sent_gap == 0), float(sent_gap == 1),
+        float(sent_gap >= 2), _bucket(between_same), float(nearest), float(len(gap_words) <= 2),
+        float(cand.label == "ACTOR"), float(cand.label == "LOCATION"), float(cand.label == "PERCENT"),
+    ]
+    f += [float(c in gap_words or (c == "(" and "(" in gap_text)) for c in CUES]
+    f += [float(c in before_cand) for c in CUES]
+    f += [float(rule_role == r) for r in range(1, 5)]
+    f += [float(direction == d) for d in ("gain", "loss", "fall")]
+    trig_text = text[trig.start : trig.end].lower()
+    f += [float(trig_text.endswith(("ure", "ion", "all", "oss", "over"))), float(trig_text.endswith("ed")),
+          float(trig_text.endswith("ing"))]
+    return np.asarray(f, dtype=np.float32)
+
+
+def _rule_role(rule: Event, cand: Span) -> int:
+    if cand == rule.taker:
+        return 1
+    if cand == rule.loser:
+        return 2
+    if cand in rule.places:
+        return 3
+    return 4 if cand == rule.extent else 0
+
+
+def _status_cues(rule: Event) -> np.ndarray:
+    return np.asarray([float(rule.status == s) for s in STATUSES], dtype=np.float32)
+
+
+def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
+                words: Sequence[tuple[int, int]]) -> list[Pairs]:
+    """The candidate pairs of every trigger of one article, with features."""
+    from inference.event_rules import _direction  # one home for the trigger's direction
+
+    spans = sorted(spans)
+    bounds = sentences(text) or [(0, len(text))]
+    sent_of = {s: sentence_of(bounds, s.start) for s in spans}
+    vec = span_vectors(word_vecs, words, spans)
+    rules = {e.trigger: e for e, _ in rule_events(text, spans)}
+    sentence_vecs: dict[int, np.ndarray] = {}
+    out = []
+    for trig in (s for s in spans if s.label == TRIGGER_LABEL):
+        t_sent = sent_of[trig]
+        # Roles are filled from the trigger's sentence or the ones before it (GUIDELINES, "Which mention").
+        cands = [s for s in spans if s.label in ALLOWED and 0 <= t_sent - sent_of[s] <= CONTEXT_SENTENCES]
+        rule = rules[trig]
+        direction = _direction(text[trig.start : trig.end])
+        rows, masks = [], []
+        for cand in cands:
+            same = [s for s in cands if s.label == cand.label]
+            lo, hi = (trig.end, cand.start) if cand.start >= trig.end else (cand.end, trig.start)
+            between = sum(1 for s in same if s.start >= lo and s.end <= hi)
+            hand = _hand(text, trig, cand, t_sent - sent_of[cand], between, between == 0,
+                         _rule_role(rule, cand), direction)
+            rows.append(np.concatenate([vec[trig], vec[cand], vec[trig] * vec[cand], hand]))
+            m = np.zeros(len(ROLE_CLASSES), dtype=bool)
+            m[list(ALLOWED[cand.label])] = True
+            masks.append(m)
+        if t_sent not in sentence_vecs:
+            lo_w = [i for i, (s, _) in enumerate(words) if bounds[t_sent][0] <= s < bounds[t_sent][1]]
+            sentence_vecs[t_sent] = word_vecs[lo_w].mean(0) if lo_w else np.zeros(word_vecs.shape[1], np.float32)
+        status = np.concatenate([vec[trig], sentence_vecs[t_sent], _status_cues(rule)])
+        dim = 3 * word_vecs.shape[1] + n_hand_features()
+        out.append(Pairs(trig, cands, np.asarray(rows, dtype=np.float32).reshape(-1, dim),
+                         np.asarray(masks, dtype=bool).reshape(-1, len(ROLE_CLASSES)), status.astype(np.float32), rule))
+    return out
+
+
+def _mlp(x: np.ndarray, layers: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    for i, (w, b) in enumerate(layers):
+        x = x @ w.T + b
+        if i < len(layers) - 1:
+            x = np.maximum(x, 0.0)
+    return x
+
+
+def _masked_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    z = np.where(mask, logits, -np.inf)
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+def decode_pairs(pairs: Pairs, role_probs: np.ndarray, status_probs: np.ndarray,
+                 threshold: float = 0.5) -> tuple[Event, float]:
+    """The event of one trigger from its pairs' role distributions and its status distribution."""
+    chosen: dict[str, Span | None] = {"taker": None, "loser": None, "extent": None}
+    confidences = [float(status_probs.max())]
+    for role in ("taker", "loser", "extent"):
+        k = ROLE_CLASSES.index(role)
+        if len(pairs.candidates) == 0:
+            continue
+        order = np.argsort(-role_probs[:, k])
+        for j in order:
+            if role_probs[j, k] < threshold:
+                break
+            cand = pairs.candidates[int(j)]
+            if cand in chosen.values():
+                continue
+            chosen[role] = cand
+            confidences.append(float(role_probs[j, k]))
+            break
+    place_probs = role_probs[:, ROLE_CLASSES.index("place")]
+    places = tuple(c for c, p in zip(pairs.candidates, place_probs, strict=True) if p >= threshold)
+    confidences += [float(p) for p in place_probs if p >= threshold]
+    status = STATUSES[int(status_probs.argmax())]
+    event = Event(trigger=pairs.trigger, status=status, taker=chosen["taker"], loser=chosen["loser"],
+                  places=places, extent=chosen["extent"])
+    return event, float(np.mean(confidences))
+
+
+class EventLinker:
+    """Loads ``<run>/linker`` and links events for one article at a time (numpy)."""
+
+    def __init__(self, weights: dict[str, np.ndarray], settings: dict[str, Any]) -> None:
+        self.settings = settings
+        self.threshold = float(settings.get("threshold", 0.5))
+        self.role_layers = _layers(weights, "role")
+        self.status_layers = _layers(weights, "status")
+
+    @classmethod
+    def from_dir(cls, run_dir: str | Path) -> EventLinker:
+        """Read ``linker.json`` and ``linker.safetensors`` (tensors only: no code can run from them)."""
+        from safetensors.numpy import load_file
+
+        path = Path(run_dir) / LINKER_DIR
+        settings_file, weights_file = path / "linker.json", path / "linker.safetensors"
+        missing = [p.name for p in (settings_file, weights_file) if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{path}: no event linker ({', '.join(missing)} missing); "
+                                    "train one with training/train_linker.py or use --events rules")
+        try:
+            settings = json.loads(settings_file.read_text(encoding="utf-8"))
+            weights = load_file(str(weights_file))
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{path}: unreadable event linker: {exc}") from exc
+        return cls(weights, settings)
+
+    def link(self, text: str, spans: Sequence[Span], word_vecs: np.ndarray,
+             words: Sequence[tuple[int, int]]) -> list[tuple[Event, float]]:
+        """Events (with scores) of one article from its spans and word states."""
+        out = []
+        for pairs in build_pairs(text, spans, word_vecs, words):
+            if len(pairs.candidates):
+                role_probs = _masked_softmax(_mlp(pairs.features, self.role_layers), pairs.mask)
+            else:
+                role_probs = np.zeros((0, len(ROLE_CLASSES)))
+            logits = _mlp(pairs.status_features[None], self.status_layers)[0]
+            status_probs = np.exp(logits - logits.max())
+            status_probs /= status_probs.sum()
+            out.append(decode_pairs(pairs, role_probs, status_probs, self.threshold))
+        return out
+
+
+def _layers(weights: dict[str, np.ndarray], prefix: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``{prefix}.{i}.weight/bias`` tensors in order (the torch ``Sequential`` naming of the trainer)."""
+    idx = sorted({int(k.split(".")[1]) for k in weights if k.startswith(prefix + ".")})
+    if not idx:
+        raise ValueError(f"event linker weights have no {prefix!r} layers")
+    return [(weights[f"{prefix}.{i}.weight"].astype(np.float32), weights[f"{prefix}.{i}.bias"].astype(np.float32))
+            for i in idx]
