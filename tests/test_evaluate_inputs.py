@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from inference.fileio import write_jsonl_atomic
 from training.evaluate import main
 
@@ -104,3 +106,25 @@ def test_compare_bad_run_files_name_the_file(tmp_path, capsys):
     err_lines = capsys.readouterr().err.splitlines()
     metrics = tmp_path / "bad_metrics" / "metrics.jsonl"
     assert f"{metrics}:2: a line must be a JSON object" in err_lines and any(f"{metrics}:3: invalid JSON" in x for x in err_lines)
+
+
+def test_out_that_is_a_file_says_so(tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("keep me\n")
+    pred = tmp_path / "pred.jsonl"
+    pred.write_text('{"id": "a", "spans": []}\n')
+    assert main(["score", "--gold", str(_gold(tmp_path)), "--pred", str(pred), "--out", str(blocker)]) == 2
+    assert f"error: output directory {blocker} exists and is not a directory" in capsys.readouterr().err
+    assert blocker.read_text() == "keep me\n"
+
+
+def test_negative_counts_are_refused_by_the_parser(tmp_path, capsys):
+    pred = tmp_path / "pred.jsonl"
+    pred.write_text('{"id": "a", "spans": []}\n')
+    base = ["score", "--gold", str(_gold(tmp_path)), "--pred", str(pred), "--out", str(tmp_path / "out")]
+    for flag, value, message in (("--bootstrap", "-5", "must be 0 or more, got -5"), ("--seed", "-1", "must be 0 or more"),
+                                 ("--seed", "x", "expected a whole number, got 'x'")):
+        with pytest.raises(SystemExit) as info:
+            main([*base, flag, value])
+        assert info.value.code == 2 and f"argument {flag}: {message}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -142,14 +142,25 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
 
 
+def _count(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--out", required=True, help="output directory")
-        p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the articles (0: none)")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--bootstrap", type=_count, default=1000, help="bootstrap resamples of the articles (0: none)")
+        p.add_argument("--seed", type=_count, default=0)
         p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
     sp = sub.add_parser("score", help="score a predictions file against a gold corpus file")
@@ -164,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--model", required=True, help="run directory or model directory (save_pretrained)")
     mp.add_argument("--split", default="test", choices=(*SPLITS, "all"))
     mp.add_argument("--corpus", help=f"corpus JSON lines (default {DEFAULT_CORPUS})")
-    mp.add_argument("--batch-size", type=int, default=16)
+    mp.add_argument("--batch-size", type=_count, default=16)
     mp.add_argument("--title")
     common(mp)
     mp.set_defaults(func=_cmd_model)

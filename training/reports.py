@@ -37,7 +37,11 @@ def report_paths(out_dir: str | Path) -> dict[str, Path]:
 
 
 def check_outputs(paths: Iterable[Path], overwrite: bool) -> None:
-    """Refuse to replace existing outputs unless ``overwrite``."""
+    """Refuse to replace existing outputs unless ``overwrite``, and an output directory that is a file."""
+    paths = [Path(p) for p in paths]
+    for parent in {p.parent for p in paths}:
+        if parent.exists() and not parent.is_dir():
+            raise NotADirectoryError(f"output directory {parent} exists and is not a directory")
     existing = [str(p) for p in paths if Path(p).exists()]
     if existing and not overwrite:
         raise FileExistsError(f"output exists (pass --overwrite / overwrite=True to replace): {', '.join(existing)}")
