@@ -309,3 +309,18 @@ def test_compare_scores_the_articles_every_run_predicted(tmp_path):
     assert result["paired_bootstrap"][1]["delta"] == pytest.approx(5 / 7)
     assert [s["n_articles"] for s in result["scores"]] == [1, 1]
     assert "Left out (not predicted by every run): art-2." in (out / "compare.md").read_text(encoding="utf-8")
+
+
+def test_one_bootstrap_loop_serves_the_interval_the_paired_test_and_per_label_rows():
+    from training.scoring import bootstrap_values, f1_from_counts, span_counts
+
+    counts = span_counts(GOLD, PRED)
+    assert counts.tolist() == [[2, 7, 7], [2, 2, 3]]  # art-1: Rebels, seized right; art-2: Government forces, Palmyra
+    # Two articles resample to {1,1}, {1,2} or {2,2}: micro-F1 8/28, 8/19 or 8/10, nothing else.
+    values = bootstrap_values(counts, f1_from_counts, 300, 5)
+    assert set(np.round(values, 12)) <= {round(2 / 7, 12), round(8 / 19, 12), round(4 / 5, 12)} and len(values) == 300
+    # Against a system that finds nothing, the paired differences are the resampled F1s themselves.
+    assert paired_bootstrap(np.zeros_like(counts), counts, samples=300, seed=5)["ci95"] == bootstrap_ci(counts, 300, 5)
+    # Rows of any trailing shape (here two "labels" per article) are resampled together.
+    per_label = bootstrap_values(np.stack([counts, counts], axis=1), f1_from_counts, 300, 5)
+    assert per_label.shape == (300, 2) and (per_label[:, 0] == values).all() and (per_label[:, 1] == values).all()
