@@ -11,8 +11,8 @@ functions that return data (:func:`evaluate_predictions`,
 :func:`evaluate_model`, :func:`training.compare.compare_runs`) over the chain
 :mod:`training.scoring` (scores) <- :mod:`training.predictions` (reading and
 checking predictions) <- :mod:`training.reports` (report files) <-
-:mod:`training.compare`. Nothing imports this module, so ``python -m`` runs it
-once. A gold article with no line in the predictions file is scored as
+:mod:`training.compare`. No module of that chain imports this one, so
+``python -m`` runs it once. A gold article with no line in the predictions file is scored as
 predicting nothing (with a warning).
 """
 
@@ -31,7 +31,8 @@ from training.predictions import predict_examples, read_predictions
 from training.reports import build_report, check_outputs, report_paths, summary_line, write_report, write_report_files
 from training.scoring import score
 
-#: Re-exported for ``training/train.py``, which imports them from here.
+#: ``score`` and ``write_report`` are re-exported for ``training/train.py``, which still imports them from here;
+#: new code imports them from :mod:`training.scoring` and :mod:`training.reports`.
 __all__ = ["Evaluation", "evaluate_model", "evaluate_predictions", "main", "score", "write_report"]
 
 
