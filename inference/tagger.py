@@ -14,9 +14,10 @@ ONNX backend needs neither (its process starts seconds sooner).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,33 @@ Forward = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
 DEFAULT_STRIDE = 128
 MAX_WINDOW = 512
 BACKENDS = ("torch", "onnx")
+#: Vocabulary files from which transformers builds a tokenizer when there is no ``tokenizer.json``.
+VOCAB_FILES = ("vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
+@contextlib.contextmanager
+def loading(what: str | Path) -> Iterator[None]:
+    """Turn a library's failure to read ``what`` (truncated weights, a corrupt ``tokenizer.json``) into a
+    one-line ``ValueError`` naming it; tokenizers, safetensors and ONNX Runtime raise bare ``Exception``."""
+    try:
+        yield
+    except Exception as exc:
+        detail = " ".join(str(exc).split())
+        raise ValueError(f"{what}: cannot be loaded ({type(exc).__name__}: {detail[:300]})") from exc
+
+
+def check_device(device: str) -> None:
+    """Fail clearly for a device string torch does not know, or a GPU this machine does not have."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ValueError(f"device {device!r}: {exc}") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (dev.index or 0) >= count:
+            raise ValueError(f"device {device!r}: this machine has {count} CUDA GPU(s)")
 
 
 def default_device() -> str:
@@ -44,9 +72,14 @@ def default_device() -> str:
     return "cpu"
 
 
-def check_tags(id2label: dict[Any, str], where: str) -> None:
-    """Fail clearly if a model's labels are not this project's BIO tags in order."""
-    labels = [id2label[k] for k in sorted(id2label, key=int)]
+def check_tags(id2label: Any, where: str) -> None:
+    """Fail clearly if a model's labels (``id2label``) are not this project's BIO tags in order."""
+    if not isinstance(id2label, dict):
+        raise ValueError(f"{where}: no id2label mapping of the project's tags {list(TAGS)}")
+    try:
+        labels = [id2label[k] for k in sorted(id2label, key=int)]
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: id2label keys {list(id2label)[:10]} are not tag ids") from None
     if tuple(labels) != TAGS:
         raise ValueError(f"{where}: the model's labels {labels} are not the project's tags {list(TAGS)}")
 
@@ -56,15 +89,24 @@ def load_tokenizer(model_dir: str | Path) -> Any:
 
     Read straight from ``tokenizer.json`` when there is one: that is the same
     tokenizer, and loading it this way does not import torch, which
-    ``AutoTokenizer`` does.
+    ``AutoTokenizer`` does. A directory with neither ``tokenizer.json`` nor a
+    vocabulary file is refused: transformers would quietly build a tokenizer
+    of five special tokens and every text would come out as ``[UNK]``.
     """
-    if (Path(model_dir) / "tokenizer.json").is_file():
+    model_dir = Path(model_dir)
+    if (model_dir / "tokenizer.json").is_file():
         from transformers import PreTrainedTokenizerFast
 
-        return PreTrainedTokenizerFast.from_pretrained(model_dir)
+        with loading(model_dir / "tokenizer.json"):
+            return PreTrainedTokenizerFast.from_pretrained(model_dir)
+    if not any((model_dir / name).is_file() for name in VOCAB_FILES):
+        raise FileNotFoundError(
+            f"{model_dir}: no tokenizer: tokenizer.json is missing, and so is any vocabulary file "
+            f"({', '.join(VOCAB_FILES)}); save the tokenizer with the model (tokenizer.save_pretrained)")
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(model_dir)
+    with loading(f"{model_dir} (tokenizer)"):
+        return AutoTokenizer.from_pretrained(model_dir)
 
 
 def run_windows(model_dir: Path) -> tuple[int | None, int | None]:
@@ -82,7 +124,19 @@ def run_windows(model_dir: Path) -> tuple[int | None, int | None]:
     if not isinstance(data, dict):
         return None, None
     length, stride = data.get("max_length"), data.get("stride")
-    return (length if isinstance(length, int) else None), (stride if isinstance(stride, int) else None)
+
+    def whole(value: Any) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    return whole(length), whole(stride)
+
+
+def check_positions(config: dict[str, Any], max_length: int, where: str) -> None:
+    """Fail clearly for windows longer than the model has position embeddings (it would crash mid-run)."""
+    limit = config.get("max_position_embeddings")
+    if isinstance(limit, int) and max_length > limit:
+        raise ValueError(f"{where}: windows of {max_length} tokens exceed the model's max_position_embeddings "
+                         f"({limit})")
 
 
 class TorchForward:
@@ -184,12 +238,20 @@ class SpanTagger:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
         model_dir = Path(model_dir)
-        if not (model_dir / "config.json").is_file():
+        config_file = model_dir / "config.json"
+        if not config_file.is_file():
             raise FileNotFoundError(f"{model_dir}: not a model directory (no config.json)")
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))  # AutoConfig imports torch
-        check_tags(config.get("id2label", {}), str(model_dir / "config.json"))
+        with loading(config_file):
+            config = json.loads(config_file.read_text(encoding="utf-8"))  # AutoConfig imports torch
+        if not isinstance(config, dict):
+            raise ValueError(f"{config_file}: not a model configuration (a JSON object)")
+        check_tags(config.get("id2label"), str(config_file))
         tokenizer = load_tokenizer(model_dir)
         run_length, run_stride = run_windows(model_dir)
+        if max_length is not None:
+            check_positions(config, max_length, "max_length")
+        elif run_length is not None:
+            check_positions(config, run_length, f"{model_dir / 'config.yaml'}: data.max_length")
         if max_length is None:
             max_length = run_length or min(MAX_WINDOW, config.get("max_position_embeddings", MAX_WINDOW))
         if stride is None:
@@ -199,7 +261,11 @@ class SpanTagger:
 
             streams = 1 if streams is None else streams
             per_stream = max(1, num_threads // streams) if num_threads and streams > 0 else None
-            forward: Forward = OnnxForward(onnx_file or default_onnx_file(model_dir), num_threads=per_stream)
+            path = Path(onnx_file) if onnx_file else default_onnx_file(model_dir)
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: no such ONNX file")
+            with loading(path):
+                forward: Forward = OnnxForward(path, num_threads=per_stream)
             use_types = forward.uses_token_type_ids
         else:
             import torch
@@ -208,11 +274,13 @@ class SpanTagger:
             if num_threads:
                 torch.set_num_threads(num_threads)
             device = device or default_device()
+            check_device(device)
             if streams is None:
                 streams = 2 if torch.device(device).type == "cpu" and torch.get_num_threads() >= 2 else 1
             from inference.kernels import use_fast_linear
 
-            model = AutoModelForTokenClassification.from_pretrained(model_dir)
+            with loading(f"{model_dir} (model weights)"):
+                model = AutoModelForTokenClassification.from_pretrained(model_dir)
             if torch.device(device).type == "cpu":
                 use_fast_linear(model, linear_kernel)
             forward = TorchForward(model, device)
@@ -306,10 +374,6 @@ class SpanTagger:
             for row, w in enumerate(batch):
                 probs[w] = out[row, : lengths[w]]
         return probs
-
-    def predict_one(self, text: str) -> list[dict[str, Any]]:
-        """Spans of a single text."""
-        return self.predict([text])[0]
 
     def __call__(self, texts: Iterable[str], batch_size: int | None = None) -> list[list[dict[str, Any]]]:
         return self.predict(list(texts), batch_size=batch_size)
