@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from inference.fileio import write_jsonl_atomic
 from training import train
@@ -63,9 +64,22 @@ def test_run_loads_in_a_plain_transformers_pipeline(finished_run):
     assert isinstance(tagger("Daesh retook Albu Kamal."), list)
 
 
-def test_existing_run_is_never_overwritten_unless_asked(finished_run, mini_corpus):
-    with pytest.raises(SystemExit, match="already holds a run"):
-        run(finished_run, mini_corpus)
+def test_existing_run_is_never_overwritten_unless_asked(finished_run, mini_corpus, capsys):
+    assert run(finished_run, mini_corpus) == 2
+    assert "already holds a run; use --resume or --overwrite" in capsys.readouterr().err
+
+
+def test_tokens_are_counted_once_per_trained_window_token(finished_run, mini_corpus):
+    from transformers import AutoTokenizer
+
+    from training.data import build_dataset
+
+    config = yaml.safe_load((finished_run / "config.yaml").read_text())
+    tokenizer = AutoTokenizer.from_pretrained(str(finished_run))
+    train_examples = [ex for ex in load_corpus([mini_corpus]) if split_of(ex.id) == "train"]
+    windows = build_dataset(tokenizer, train_examples, config["data"]["max_length"], config["data"]["stride"])
+    meta = json.loads((finished_run / "run.json").read_text())
+    assert meta["train_tokens"] == config["train"]["epochs"] * sum(windows["length"])
 
 
 def test_resume_after_interrupt_gives_the_same_metrics(finished_run, mini_corpus, tmp_path):
@@ -76,12 +90,17 @@ def test_resume_after_interrupt_gives_the_same_metrics(finished_run, mini_corpus
     states = [json.loads((c / "run_state.json").read_text()) for c in checkpoints]
     mid = [c for c, s in zip(checkpoints, states, strict=False) if s["batches_done"] > 0 and s["epoch"] == 1]
     assert mid, "the tiny run should checkpoint in the middle of its second epoch"
-    for ckpt in checkpoints[checkpoints.index(mid[0]) + 1 :]:
+    later = checkpoints[checkpoints.index(mid[0]) + 1 :]
+    # What a kill during a save leaves: a half-written .tmp and a directory without run_state.json.
+    later[0].rename(later[0].with_name(later[0].name + ".tmp"))
+    for ckpt in later[1:]:
         shutil.rmtree(ckpt)
+    (resumed / "checkpoints" / "step-9000000").mkdir()
     for name in ("run.json", "README.md"):  # written only when a run finishes
         (resumed / name).unlink()
     shutil.rmtree(resumed / "report")
     assert train.main(["--output-dir", str(resumed), "--resume"]) == 0
+    assert not list((resumed / "checkpoints").glob("*.tmp"))
     full = [json.loads(x) for x in (finished_run / "metrics.jsonl").read_text().splitlines()]
     again = [json.loads(x) for x in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert [e["step"] for e in again] == [e["step"] for e in full]
@@ -146,3 +165,172 @@ def test_real_backbone_trains_and_serves(tmp_path, mini_corpus):
     assert isinstance(theirs, list)
     meta = json.loads((out / "run.json").read_text())
     assert meta["optimizer_steps"] == 3 and meta["device"] == "cpu"
+
+
+# --- hostile checkpoints: nothing but tensors and plain data is ever unpickled --------------
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: what a crafted checkpoint file would do instead."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture
+def checkpoint_copy(finished_run, tmp_path) -> Path:
+    """A copy of the finished run whose newest checkpoint is the one to tamper with."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    for name in ("run.json", "README.md"):
+        (run_dir / name).unlink()
+    return sorted((run_dir / "checkpoints").glob("step-*"))[-1]
+
+
+@pytest.mark.parametrize("name", ["custom_checkpoint_0.pkl", "random_states_0.pkl", "optimizer.bin", "scheduler.bin"])
+def test_a_crafted_pickle_in_a_checkpoint_runs_no_code(checkpoint_copy, tmp_path, capsys, name):
+    import pickle
+
+    marker = tmp_path / "pwned"
+    (checkpoint_copy / name).write_bytes(pickle.dumps(_Payload(marker)))
+    assert train.main(["--resume-from", str(checkpoint_copy)]) == 2
+    assert not marker.exists()
+    err = capsys.readouterr().err
+    assert f"error: {checkpoint_copy / name}:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["optimizer.bin", "random_states_0.pkl", "model.safetensors"])
+def test_a_truncated_checkpoint_file_is_a_located_error(checkpoint_copy, capsys, name):
+    path = checkpoint_copy / name
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert train.main(["--resume-from", str(checkpoint_copy)]) == 2
+    assert f"error: {path}: unreadable or truncated" in capsys.readouterr().err
+
+
+def test_resume_with_no_complete_checkpoint_says_so(tmp_path, capsys):
+    (tmp_path / "run" / "checkpoints" / "step-0000003.tmp").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "step-0000004").mkdir()
+    assert train.main(["--output-dir", str(tmp_path / "run"), "--resume"]) == 2
+    assert "no complete checkpoint" in capsys.readouterr().err
+
+
+def test_a_failed_resume_leaves_the_runs_config_alone(checkpoint_copy, capsys):
+    config = checkpoint_copy.parent.parent / "config.yaml"
+    before = config.read_text()
+    argv = ["--output-dir", str(checkpoint_copy.parent.parent), "--resume", "--set", "model_overrides.hidden_size=48"]
+    assert train.main(argv) == 2
+    assert "does not fit this run's model" in capsys.readouterr().err
+    assert config.read_text() == before
+
+
+# --- settings that cannot work fail before anything is written -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model_overrides.hidden_size=33", "config key 'model_overrides'"),
+        ("model_overrides.num_attention_heads=0", "config key 'model_overrides'"),
+        ("data.max_length=1024", "'data.max_length' (1024) exceeds the model's 512 positions"),
+        ("train.seed=-1", "'train.seed' must be >= 0"),
+        ("optim.adam_eps=-1", "'optim.adam_eps' must be > 0"),
+        ("optim.lr=.inf", "'optim.lr' must be a finite number"),
+        ("train.tracker=nosuchtracker", "'train.tracker': unknown tracker 'nosuchtracker'"),
+    ],
+)
+def test_unusable_settings_are_located_errors(tmp_path, mini_corpus, capsys, override, message):
+    out = tmp_path / "out"
+    assert run(out, mini_corpus, "--set", override) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_an_output_dir_that_cannot_be_created_is_a_located_error(tmp_path, mini_corpus, capsys):
+    (tmp_path / "file").write_text("")
+    assert run(tmp_path / "file" / "run", mini_corpus) == 2
+    assert f"error: Not a directory: {tmp_path / 'file' / 'run'}" in capsys.readouterr().err
+    assert run(tmp_path / "file", mini_corpus) == 2
+    assert f"output directory {tmp_path / 'file'} is a file" in capsys.readouterr().err
+
+
+def test_a_read_only_output_dir_is_a_located_error(tmp_path, mini_corpus, capsys):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only directories")
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o500)
+    assert run(tmp_path / "ro" / "run", mini_corpus) == 2
+    assert "error: Permission denied" in capsys.readouterr().err
+
+
+def test_a_diverging_run_stops_and_saves_no_best_model(tmp_path, mini_corpus, capsys):
+    out = tmp_path / "nan"
+    assert run(out, mini_corpus, "--set", "optim.lr=1e30", "--set", "train.epochs=1") == 1
+    assert "the training loss stopped being a finite number" in capsys.readouterr().err
+    assert not (out / "model.safetensors").exists() and not (out / "run.json").exists()
+
+
+# --- the program: python -m, by path under accelerate launch, and the launcher's death --------
+
+
+def test_runs_as_a_module_and_by_path(tmp_path):
+    import subprocess
+    import sys
+
+    for argv in ([sys.executable, "-m", "training.train", "--help"], [sys.executable, str(ROOT / "training" / "train.py"), "--help"]):
+        done = subprocess.run(argv, cwd=ROOT if "-m" in argv else tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "--resume" in done.stdout, done.stderr
+
+
+def test_killing_accelerate_launch_stops_the_trainer_with_a_checkpoint(tmp_path, mini_corpus):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "launched"
+    argv = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no", "--cpu", str(ROOT / "training" / "train.py"),
+            "--config", TINY, "--output-dir", str(out), "--set", f"data.corpus=[{mini_corpus}]",
+            "--set", "train.epochs=1000", "--set", "train.checkpoint_every=2"]
+    launcher = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    trainer = None
+    try:
+        deadline = time.time() + 120
+        while not list((out / "checkpoints").glob("step-???????")) and time.time() < deadline:
+            assert launcher.poll() is None, launcher.stdout.read()
+            time.sleep(0.2)
+        children = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split()
+        assert len(children) == 1
+        trainer = int(children[0])
+        launcher.kill()  # SIGKILL: the launcher cannot forward anything
+        output, _ = launcher.communicate(timeout=60)  # EOF once the trainer has closed the pipe too
+        assert "interrupted (SIGTERM): checkpoint saved" in output
+        trainer_gone = not Path(f"/proc/{trainer}").exists() or "State:\tZ" in Path(f"/proc/{trainer}/status").read_text()
+        assert trainer_gone
+    finally:
+        launcher.kill()
+        if trainer is not None and Path(f"/proc/{trainer}").exists():
+            os.kill(trainer, signal.SIGKILL)
+    assert train.main(["--output-dir", str(out), "--resume", "--set", "train.epochs=1"]) == 0
+
+
+def test_a_signal_asks_for_a_stop_and_a_second_one_interrupts():
+    import os
+    import signal
+
+    from training.stopping import StopRequest
+
+    before = signal.getsignal(signal.SIGTERM)
+    with StopRequest() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested == "SIGTERM"
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGTERM) is before

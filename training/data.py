@@ -88,7 +88,7 @@ def decode_dataset(
     """Spans per article id from per-window probabilities (in dataset order)."""
     windows: dict[int, list[tuple[Any, Any, np.ndarray]]] = {}
     rows = dataset.select_columns(["example_index", "offset_mapping", "sequence_ids"])
-    for row, p in zip(rows, probs, strict=False):
+    for row, p in zip(rows, probs, strict=True):
         seq = [None if s < 0 else s for s in row["sequence_ids"]]
         windows.setdefault(row["example_index"], []).append((row["offset_mapping"], seq, p))
     return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from inference.fileio import atomic_write_text
 from inference.labels import LABELS
 
 _LABEL_TEXT = {
@@ -93,7 +94,5 @@ seqeval, strict IOB2, entity level, on the corpus's words: micro-F1
   at commit `{meta.get("git_commit") or "unknown"}`.
 """
     path = out / "README.md"
-    tmp = path.with_name(".README.md.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, text)
     return path
