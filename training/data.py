@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
+from transformers import DataCollatorForTokenClassification
 
 from inference.alignment import decode_text, encode_examples
 from inference.spans import Example, Span
@@ -80,6 +81,49 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 def model_columns(dataset: Dataset) -> Dataset:
     """The dataset restricted to the model's inputs, as the collator wants it."""
     return dataset.select_columns([k for k in MODEL_KEYS if k in dataset.column_names])
+
+
+def build_loaders(
+    tokenizer: Any, splits: dict[str, Sequence[Example]], config: dict[str, Any], pad_to_multiple_of: int | None
+) -> tuple[dict[str, Dataset], LengthGroupedBatchSampler, dict[str, DataLoader]]:
+    """Window datasets, the train sampler and one loader per split (dev and test sorted by length)."""
+    dcfg, tcfg = config["data"], config["train"]
+    data = {
+        s: build_dataset(tokenizer, exs, dcfg["max_length"], dcfg["stride"], dcfg["label_all_tokens"])
+        for s, exs in splits.items()
+    }
+    data["dev"], data["test"] = data["dev"].sort("length"), data["test"].sort("length")
+    collator = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+    sampler = LengthGroupedBatchSampler(
+        data["train"]["length"], tcfg["batch_size"], tcfg["seed"], shuffle=True, group=50 if tcfg["group_by_length"] else 1
+    )
+    # Each loader gets its own generator: creating an iterator then draws no number from the
+    # global RNG, so a run resumed mid-epoch sees the same dropout masks as an uninterrupted one.
+    def generator() -> torch.Generator:
+        return torch.Generator().manual_seed(tcfg["seed"])
+
+    loaders = {"train": DataLoader(model_columns(data["train"]), batch_sampler=sampler, collate_fn=collator, generator=generator())}
+    for s in ("dev", "test"):
+        loaders[s] = DataLoader(
+            model_columns(data[s]), batch_size=tcfg["eval_batch_size"], collate_fn=collator, generator=generator()
+        )
+    return data, sampler, loaders
+
+
+def predict(model: torch.nn.Module, loader: DataLoader, accelerator: Any) -> list[np.ndarray]:
+    """Per-window tag probabilities for every window of ``loader``, in order, gathered from every process."""
+    model.eval()
+    probs: list[np.ndarray] = []
+    with torch.inference_mode():
+        for batch in loader:
+            batch.pop("labels", None)
+            logits = model(**batch).logits
+            logits = accelerator.pad_across_processes(logits, dim=1)
+            mask = accelerator.pad_across_processes(batch["attention_mask"], dim=1)
+            logits, mask = accelerator.gather_for_metrics((logits, mask))
+            probs += softmax_rows(logits, mask.sum(dim=1).tolist())
+    model.train()
+    return probs
 
 
 def decode_dataset(

@@ -26,38 +26,26 @@ import math
 import os
 import shutil
 import time
-from typing import Any
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import (
-    AutoConfig,
-    AutoModelForTokenClassification,
-    AutoTokenizer,
-    DataCollatorForTokenClassification,
-    get_linear_schedule_with_warmup,
-)
+from transformers import AutoTokenizer
 
 from inference.fileio import flatten
 from inference.kernels import use_fast_linear
-from inference.labels import ID2TAG, TAG2ID
 from training import rundir
-from training.backbone import BackboneNotFound, resolve_backbone
+from training.backbone import BackboneNotFound, build_model, resolve_backbone
 from training.config import ConfigError, load_config
 from training.corpus import CorpusError, load_corpus, split_examples
-from training.data import LengthGroupedBatchSampler, build_dataset, decode_dataset, model_columns, softmax_rows
+from training.data import build_loaders, decode_dataset, predict
 from training.model_card import write_model_card
+from training.optim import build_optimizer
 from training.reports import write_report
 from training.rundir import RunDirError, RunState
 from training.scoring import score
 from training.stopping import StopRequest, launched_by_accelerate, stop_with_parent
-
-
-class TrainingError(Exception):
-    """A run that cannot start as configured; the message names the setting."""
 
 
 class Diverged(Exception):
@@ -84,46 +72,9 @@ def check_tracker(name: str | None) -> None:
 
     known = [t.value for t in LoggerType]
     if name not in known:
-        raise TrainingError(f"config key 'train.tracker': unknown tracker {name!r} (known: {', '.join(known)})")
+        raise ConfigError(f"config key 'train.tracker': unknown tracker {name!r} (known: {', '.join(known)})")
     if name != "all" and LoggerType(name) not in get_available_trackers():
-        raise TrainingError(f"config key 'train.tracker': {name!r} is not installed (pip install {name})")
-
-
-def build_model(config: dict[str, Any], backbone: str) -> torch.nn.Module:
-    """The backbone with a fresh token-classification head over the project's tags, checked against the data."""
-    overrides = config["model_overrides"]
-    try:
-        model_config = AutoConfig.from_pretrained(
-            backbone, num_labels=len(ID2TAG), id2label=ID2TAG, label2id=TAG2ID, **overrides
-        )
-        limit = getattr(model_config, "max_position_embeddings", None)
-        if limit is not None and config["data"]["max_length"] > limit:
-            raise TrainingError(
-                f"config key 'data.max_length' ({config['data']['max_length']}) exceeds the model's "
-                f"{limit} positions (max_position_embeddings of {config['model']})")
-        if config["random_init"]:
-            return AutoModelForTokenClassification.from_config(model_config)
-        return AutoModelForTokenClassification.from_pretrained(backbone, config=model_config)
-    except TrainingError:
-        raise
-    except Exception as exc:  # transformers raises anything from ValueError to ZeroDivisionError for bad overrides
-        raise TrainingError(f"config key 'model_overrides' {overrides!r}: model cannot be built: {exc}") from None
-
-
-def predict(model: torch.nn.Module, loader: DataLoader, accelerator: Accelerator) -> list:
-    """Per-window tag probabilities for every window of ``loader``, in order."""
-    model.eval()
-    probs = []
-    with torch.inference_mode():
-        for batch in loader:
-            batch.pop("labels", None)
-            logits = model(**batch).logits
-            logits = accelerator.pad_across_processes(logits, dim=1)
-            mask = accelerator.pad_across_processes(batch["attention_mask"], dim=1)
-            logits, mask = accelerator.gather_for_metrics((logits, mask))
-            probs += softmax_rows(logits, mask.sum(dim=1).tolist())
-    model.train()
-    return probs
+        raise ConfigError(f"config key 'train.tracker': {name!r} is not installed (pip install {name})")
 
 
 def agree(accelerator: Accelerator, *flags: bool) -> list[bool]:
@@ -153,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     except Diverged as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (ConfigError, CorpusError, BackboneNotFound, RunDirError, TrainingError) as exc:
+    except (ConfigError, CorpusError, BackboneNotFound, RunDirError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # an unwritable or full run directory, a vanished input
@@ -176,7 +127,7 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
     splits = {s: split_examples(examples, s) for s in ("train", "dev", "test")}
     empty = [s for s, exs in splits.items() if not exs]
     if empty:
-        raise TrainingError(f"corpus {dcfg['corpus']} has no article in split(s) {empty}")
+        raise ConfigError(f"config key 'data.corpus': {dcfg['corpus']} has no article in split(s) {empty}")
 
     precision = tcfg["mixed_precision"]
     if precision != "no" and not torch.cuda.is_available():
@@ -212,47 +163,15 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
             rundir.write_config(out, config)
     accelerator.wait_for_everyone()
     with accelerator.main_process_first():
-        data = {
-            s: build_dataset(tokenizer, exs, dcfg["max_length"], dcfg["stride"], dcfg["label_all_tokens"])
-            for s, exs in splits.items()
-        }
-    data["dev"], data["test"] = data["dev"].sort("length"), data["test"].sort("length")
-    collator = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=8 if precision != "no" else None)
-    sampler = LengthGroupedBatchSampler(
-        data["train"]["length"], tcfg["batch_size"], tcfg["seed"], shuffle=True, group=50 if tcfg["group_by_length"] else 1
-    )
-    # Each loader gets its own generator: creating an iterator then draws no number from the
-    # global RNG, so a run resumed mid-epoch sees the same dropout masks as an uninterrupted one.
-    def generator() -> torch.Generator:
-        return torch.Generator().manual_seed(tcfg["seed"])
+        data, sampler, loaders = build_loaders(tokenizer, splits, config, 8 if precision != "no" else None)
 
-    train_loader = DataLoader(
-        model_columns(data["train"]), batch_sampler=sampler, collate_fn=collator, generator=generator()
-    )
-    dev_loader, test_loader = (
-        DataLoader(model_columns(data[s]), batch_size=tcfg["eval_batch_size"], collate_fn=collator, generator=generator())
-        for s in ("dev", "test")
-    )
-
-    # --- optimizer: AdamW, no decay on biases and LayerNorm, linear warm-up and decay ----
-    def no_decay(name: str) -> bool:
-        return any(k in name for k in ("bias", "LayerNorm", "layer_norm"))
-
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": [p for n, p in model.named_parameters() if not no_decay(n)], "weight_decay": ocfg["weight_decay"]},
-            {"params": [p for n, p in model.named_parameters() if no_decay(n)], "weight_decay": 0.0},
-        ],
-        lr=ocfg["lr"],
-        eps=ocfg["adam_eps"],
-    )
     steps_per_epoch = math.ceil(len(sampler) / accelerator.num_processes / tcfg["grad_accum"])
     total_steps = steps_per_epoch * tcfg["epochs"]
     if tcfg["max_steps"]:
         total_steps = min(total_steps, tcfg["max_steps"])
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(ocfg["warmup_ratio"] * total_steps), total_steps)
+    optimizer, scheduler = build_optimizer(model, ocfg, total_steps)
     model, optimizer, train_loader, dev_loader, test_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, dev_loader, test_loader, scheduler
+        model, optimizer, loaders["train"], loaders["dev"], loaders["test"], scheduler
     )
     state = RunState()
     if checkpoint is not None:
