@@ -1,223 +1,34 @@
-"""Command line: ``python -m inference predict`` and ``python -m inference export-onnx``.
+"""Command line: ``python -m inference predict``, ``merge`` and ``export-onnx``.
 
 ``predict`` reads JSON lines ``{"id", "text", ...}`` (or plain text files,
-one article per file) and writes JSON lines ``{"id", ..., "spans": [...]}``
-in input order, the input's other fields kept (``text`` only with
-``--keep-text``). Output is streamed to a hidden partial file next to the
-output, with a small state file recording how many input records and output
-bytes are safely on disk after every chunk; ``--resume`` truncates the
-partial file to that point and carries on, so an interrupted run neither
-repeats nor loses a line. The output appears, by a rename, only when
-complete, and an existing output is never replaced without ``--overwrite``.
-
-Under ``accelerate launch`` or ``torchrun`` (``RANK``/``WORLD_SIZE``/
-``LOCAL_RANK`` in the environment, read directly so that this package never
-imports accelerate), each process takes a contiguous share of the input,
-writes its own shard on its own GPU, and rank 0 concatenates the shards in
-input order once all are finished.
+one article per file; see :mod:`inference.records`) and writes JSON lines
+``{"id", ..., "spans": [...]}`` in input order, the input's other fields kept
+(``text`` only with ``--keep-text``), through a resumable writer
+(:mod:`inference.writer`) under an exclusive lock on the output, so that a
+second run on the same output is refused rather than racing the first.
+``--shard I/N`` tags one contiguous share and ``merge`` joins the shards
+(:mod:`inference.shards`); under ``accelerate launch`` each rank is a shard
+and rank 0 merges. Every refusal is one ``error:`` line, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import contextlib
 import sys
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+from inference.errors import InputError, UsageError
+from inference.fileio import LockedError, lock_exclusive
+from inference.paths import check_paths, ours
+from inference.records import Inputs, Unit, count_and_check_ids
+from inference.shards import merge_shards, parse_shard, share, wait_for_shards, world
+from inference.writer import ResumableWriter, Target
 
-
-class InputError(ValueError):
-    """A malformed input record; the message names file and line."""
-
-
-class UsageError(ValueError):
-    """A command line that cannot be carried out as asked (existing output, bad resume)."""
-
-
-@dataclass
-class Unit:
-    """One input record: a text to tag, or the reason it cannot be."""
-
-    source: str
-    line: int
-    record: dict[str, Any] | None = None
-    error: str | None = None
-
-    @property
-    def where(self) -> str:
-        return f"{self.source}:{self.line}"
-
-
-# ---- input ------------------------------------------------------------------
-
-
-def _input_kind(path: Path, fmt: str) -> str:
-    if not path.exists():
-        raise UsageError(f"{path}: no such file or directory")
-    if path.is_dir():
-        return "dir"
-    if fmt != "auto":
-        return fmt
-    return "jsonl" if path.suffix.lower() in JSONL_SUFFIXES else "text"
-
-
-def _parse_json_line(raw: bytes, source: str, line: int) -> Unit:
-    try:
-        record = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        return Unit(source, line, error=f"not UTF-8 ({exc.reason} at byte {exc.start})")
-    except json.JSONDecodeError as exc:
-        return Unit(source, line, error=f"invalid JSON: {exc.msg} (column {exc.colno})")
-    if not isinstance(record, dict):
-        return Unit(source, line, error=f"a line must be a JSON object, not {type(record).__name__}")
-    art_id = record.get("id")
-    if isinstance(art_id, bool) or not isinstance(art_id, (str, int)) or art_id == "":
-        return Unit(source, line, error="'id' must be a non-empty string or an integer")
-    if not isinstance(record.get("text"), str):
-        return Unit(source, line, error=f"[{art_id}] 'text' must be a string")
-    return Unit(source, line, record=record)
-
-
-def _text_files(path: Path) -> list[Path]:
-    return sorted(p for p in path.rglob("*.txt") if p.is_file())
-
-
-def iter_units(paths: Sequence[Path], fmt: str = "auto") -> Iterator[Unit]:
-    """Every input record in order; blank lines of JSON-lines files are skipped."""
-    for path in paths:
-        kind = _input_kind(path, fmt)
-        if kind == "jsonl":
-            with path.open("rb") as fh:
-                for line, raw in enumerate(fh, 1):
-                    if raw.strip():
-                        yield _parse_json_line(raw, str(path), line)
-        else:
-            files = _text_files(path) if kind == "dir" else [path]
-            for file in files:
-                art_id = file.relative_to(path).with_suffix("").as_posix() if kind == "dir" else file.stem
-                try:
-                    text = file.read_bytes().decode("utf-8")  # bytes: CRLF stays as it is
-                except UnicodeDecodeError as exc:
-                    yield Unit(str(file), 1, error=f"not UTF-8 ({exc.reason} at byte {exc.start})")
-                    continue
-                yield Unit(str(file), 1, record={"id": art_id, "text": text})
-
-
-def count_units(paths: Sequence[Path], fmt: str = "auto") -> int:
-    """How many records :func:`iter_units` yields, without parsing them."""
-    total = 0
-    for path in paths:
-        kind = _input_kind(path, fmt)
-        if kind == "jsonl":
-            with path.open("rb") as fh:
-                total += sum(1 for raw in fh if raw.strip())
-        else:
-            total += len(_text_files(path)) if kind == "dir" else 1
-    return total
-
-
-# ---- output files -----------------------------------------------------------
-
-
-def world() -> tuple[int, int]:
-    """``(rank, world_size)`` from the launcher's environment (``(0, 1)`` without one)."""
-    rank, size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    if not 0 <= rank < size:
-        raise UsageError(f"RANK={rank} is outside WORLD_SIZE={size}")
-    return rank, size
-
-
-@dataclass(frozen=True)
-class ShardFiles:
-    """The hidden files of one process's share of the output."""
-
-    partial: Path
-    errors: Path
-    state: Path
-    done: Path
-    errors_done: Path
-
-    @classmethod
-    def of(cls, output: Path, rank: int, size: int) -> ShardFiles:
-        tag = f".rank{rank}-of-{size}" if size > 1 else ""
-        base = output.parent / f".{output.name}{tag}"
-        return cls(
-            Path(f"{base}.partial"),
-            Path(f"{base}.errors.partial"),
-            Path(f"{base}.state.json"),
-            Path(f"{base}.done"),
-            Path(f"{base}.errors.done"),
-        )
-
-    def all(self) -> list[Path]:
-        return [self.partial, self.errors, self.state, self.done, self.errors_done]
-
-
-def _write_state(path: Path, state: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(state), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _sync(fh: Any) -> None:
-    fh.flush()
-    os.fsync(fh.fileno())
-
-
-def _open_shard(files: ShardFiles, fingerprint: dict[str, Any], resume: bool, overwrite: bool) -> dict[str, Any]:
-    """The shard's state: fresh, or the recorded one with the partial files truncated to it."""
-    leftovers = [p for p in files.all() if p.exists()]
-    if leftovers and not resume:
-        if not overwrite:
-            raise UsageError(
-                f"an interrupted run left {leftovers[0]}; pass --resume to continue it or --overwrite to start again"
-            )
-        for p in leftovers:
-            p.unlink()
-    if resume and files.done.exists():
-        state = json.loads(files.state.read_text(encoding="utf-8"))
-        if state["fingerprint"] != fingerprint:
-            raise UsageError(f"{files.state}: the interrupted run had other inputs or shard; use --overwrite")
-        return state
-    if resume and files.state.exists():
-        state = json.loads(files.state.read_text(encoding="utf-8"))
-        if state["fingerprint"] != fingerprint:
-            raise UsageError(
-                f"{files.state}: the interrupted run had other inputs or shard "
-                f"({state['fingerprint']} != {fingerprint}); use --overwrite to start again"
-            )
-        for path, size in ((files.partial, state["output_bytes"]), (files.errors, state["error_bytes"])):
-            if (path.stat().st_size if path.exists() else 0) < size:
-                raise UsageError(f"{path} is shorter than its state file records; use --overwrite to start again")
-            with path.open("ab") as fh:  # drop whatever was written after the last recorded chunk
-                fh.truncate(size)
-        return state
-    for p in (files.partial, files.errors):
-        p.unlink(missing_ok=True)
-    state = {"fingerprint": fingerprint, "done": 0, "output_bytes": 0, "error_bytes": 0}
-    _write_state(files.state, state)
-    return state
-
-
-def _merge(parts: Sequence[Path], target: Path) -> None:
-    """Concatenate ``parts`` into ``target`` through a temporary file and a rename."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    with tmp.open("wb") as out:
-        for part in parts:
-            with part.open("rb") as fh:
-                while block := fh.read(1 << 20):
-                    out.write(block)
-        _sync(out)
-    os.replace(tmp, target)
-
-
-# ---- predict ----------------------------------------------------------------
+#: How long rank 0 waits, by default, for the other ranks' shards under a launcher.
+MERGE_TIMEOUT_S = 1800.0
 
 
 def _output_record(record: dict[str, Any], spans: list[dict[str, Any]], keep_text: bool) -> dict[str, Any]:
@@ -227,107 +38,36 @@ def _output_record(record: dict[str, Any], spans: list[dict[str, Any]], keep_tex
     return out
 
 
-def predict_command(args: argparse.Namespace) -> int:
-    """Tag every input record; see the module docstring for the file protocol."""
-    from inference.tagger import SpanTagger
+def tag_units(tagger: Any, units: Iterator[Unit], writer: ResumableWriter, lo: int, hi: int,
+              args: argparse.Namespace, show: bool) -> None:
+    """Tag records ``lo + writer.done`` to ``hi`` a chunk at a time, each chunk written before the next is read.
 
-    output = Path(args.output)
-    errors_path = Path(args.errors) if args.errors else output.with_name(output.stem + ".errors.jsonl")
-    inputs = [Path(p) for p in args.input]
-    rank, size = world()
-    for target in [output] + ([errors_path] if args.skip_bad else []):
-        if target.exists() and not args.overwrite:
-            raise UsageError(f"{target} already exists; pass --overwrite to replace it")
-    if output.resolve() in {p.resolve() for p in inputs}:
-        raise UsageError(f"{output} is also an input")
-    output.parent.mkdir(parents=True, exist_ok=True)
-
-    total = count_units(inputs, args.format)
-    lo, hi = rank * total // size, (rank + 1) * total // size
-    files = ShardFiles.of(output, rank, size)
-    fingerprint = {"inputs": [str(p.resolve()) for p in inputs], "format": args.format, "shard": [lo, hi]}
-    state = _open_shard(files, fingerprint, args.resume, args.overwrite)
-
-    if not files.done.exists():
-        tagger = SpanTagger.from_pretrained(
-            args.model, device=args.device, backend=args.backend, num_threads=args.threads,
-            max_length=args.max_length, stride=args.stride, onnx_file=args.onnx_file, streams=args.streams,
-            linear_kernel=args.linear_kernel,
-        )
-        _run_shard(tagger, inputs, args, files, state, lo, hi, show=rank == 0 and not args.no_progress)
-        os.replace(files.errors, files.errors_done)
-        os.replace(files.partial, files.done)  # last: the shard's completion mark
-
-    if rank != 0:
-        return 0
-    shards = [ShardFiles.of(output, r, size) for r in range(size)]
-    waiting = [s.done for s in shards if not s.done.exists()]
-    if waiting:
-        print(f"rank 0: waiting for {len(waiting)} other process(es) to finish their shards", file=sys.stderr)
-    while any(not s.done.exists() for s in shards):
-        time.sleep(1.0)
-    _merge([s.done for s in shards], output)
-    n_errors = 0
-    if args.skip_bad:
-        _merge([s.errors_done for s in shards], errors_path)
-        with errors_path.open("rb") as fh:
-            n_errors = sum(1 for _ in fh)
-    for s in shards:
-        for p in s.all():
-            p.unlink(missing_ok=True)
-    summary = f"wrote {output}"
-    if args.skip_bad:
-        summary += f"; {n_errors} bad record(s) skipped, listed in {errors_path}"
-    print(summary, file=sys.stderr)
-    return 0
-
-
-def _run_shard(
-    tagger: Any,
-    inputs: Sequence[Path],
-    args: argparse.Namespace,
-    files: ShardFiles,
-    state: dict[str, Any],
-    lo: int,
-    hi: int,
-    show: bool,
-) -> None:
+    A bad record stops the run (after writing everything before it, so that
+    ``--resume`` starts at it) unless ``--skip-bad``, which lists it in the
+    errors file.
+    """
     from tqdm import tqdm
 
-    start = lo + state["done"]
+    start = lo + writer.done
     pending: list[Unit] = []
-    with (
-        files.partial.open("ab") as out,
-        files.errors.open("ab") as err,
-        tqdm(total=hi - lo, initial=state["done"], unit="doc", disable=not show, file=sys.stderr) as bar,
-    ):
+    with tqdm(total=hi - lo, initial=writer.done, unit="doc", disable=not show, file=sys.stderr) as bar:
 
         def flush() -> None:
             good = [u for u in pending if u.record is not None]
-            spans = tagger.predict([u.record["text"] for u in good], batch_size=args.batch_size) if good else []
-            found = iter(spans)
-            for unit in pending:
-                if unit.record is None:
-                    line = {"source": unit.source, "line": unit.line, "error": unit.error}
-                    err.write((json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8"))
-                else:
-                    record = _output_record(unit.record, next(found), args.keep_text)
-                    out.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-            _sync(out)
-            _sync(err)
-            state["done"] += len(pending)
-            state["output_bytes"], state["error_bytes"] = out.tell(), err.tell()
-            _write_state(files.state, state)
+            found = iter(tagger.predict([u.record["text"] for u in good], batch_size=args.batch_size) if good else [])
+            records = [_output_record(u.record, next(found), args.keep_text) for u in good]
+            errors = [{"source": u.source, "line": u.line, "error": u.error} for u in pending if u.record is None]
+            writer.write(records, errors, consumed=len(pending))
             bar.update(len(pending))
             pending.clear()
 
-        for index, unit in enumerate(iter_units(inputs, args.format)):
+        for index, unit in enumerate(units):
             if index < start:
                 continue
             if index >= hi:
                 break
             if unit.error is not None and not args.skip_bad:
-                flush()  # everything before the bad record is kept, so --resume starts at it
+                flush()
                 raise InputError(f"{unit.where}: {unit.error} (pass --skip-bad to record it and go on)")
             pending.append(unit)
             if len(pending) >= args.chunk_size:
@@ -336,9 +76,86 @@ def _run_shard(
             flush()
 
 
+def load_tagger(args: argparse.Namespace, linear_kernel: str) -> Any:
+    """The model of ``--model``; a model directory that cannot be used is a one-line refusal."""
+    from inference.tagger import SpanTagger
+
+    try:
+        return SpanTagger.from_pretrained(
+            args.model, device=args.device, backend=args.backend, num_threads=args.threads,
+            max_length=args.max_length, stride=args.stride, onnx_file=args.onnx_file, streams=args.streams,
+            linear_kernel=linear_kernel,
+        )
+    except (ValueError, OSError) as exc:  # the loader's checks name the file and what is wrong with it
+        raise UsageError(str(exc)) from None
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """Tag every input record (or this shard's share of them) and publish the output when complete."""
+    target = Target.of(Path(args.output), Path(args.errors) if args.errors else None)
+    index, count = args.shard or world()
+    launched = args.shard is None and count > 1  # a rank of accelerate launch or torchrun
+    mine = target.shard(index, count) if count > 1 else target
+    inputs = Inputs(tuple(Path(p) for p in args.input), args.format, skip=ours(target))
+    merge_here = launched and index == 0
+    check_paths(inputs, [target, mine])
+    if merge_here and target.output.exists() and not args.overwrite:
+        raise UsageError(f"{target.output} already exists; pass --overwrite to replace it")
+    total = count_and_check_ids(inputs.units(), args.allow_duplicate_ids)
+    lo, hi = share(total, index, count)
+    fingerprint = {"inputs": [str(p.resolve()) for p in inputs.paths], "format": args.format, "total": total,
+                   "errors": str(target.errors.resolve()), "shard": [index, count], "records": [lo, hi]}
+    for path in (mine.output, mine.errors):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as held:
+        held.enter_context(lock_exclusive(mine.output, remove=True))
+        held.enter_context(lock_exclusive(mine.errors, remove=True))
+        writer = ResumableWriter(mine, fingerprint, resume=args.resume, overwrite=args.overwrite,
+                                 keep_state=count > 1)
+        held.callback(writer.close)
+        if not writer.complete:
+            show = (index == 0 or not launched) and not args.no_progress
+            # a resumed run keeps the matrix products "auto" chose, so its lines match an uninterrupted run's bits
+            kernel = writer.settings.get("linear_kernel") if args.linear_kernel == "auto" else None
+            tagger = load_tagger(args, kernel if kernel in ("onednn", "default") else args.linear_kernel)
+            writer.settings["linear_kernel"] = tagger.linear_kernel
+            tag_units(tagger, inputs.units(), writer, lo, hi, args, show)
+        n_errors = writer.finish(publish_errors=args.skip_bad)
+    if not merge_here:
+        _summary(mine, n_errors if args.skip_bad or n_errors else None,
+                 f"; merge the {count} shards with: python -m inference merge --output {target.output} "
+                 f"--shards {count}" if count > 1 else "")
+        return 0
+    wait_for_shards(target.output, count, args.merge_timeout)
+    return _merge(target.output, count, args.overwrite)
+
+
+def _merge(output: Path, count: int, overwrite: bool) -> int:
+    with lock_exclusive(output, remove=True):
+        merged, n_errors = merge_shards(output, count, overwrite)
+    _summary(merged, n_errors, f" from {count} shards")
+    return 0
+
+
+def _summary(target: Target, n_errors: int | None, note: str = "") -> None:
+    summary = f"wrote {target.output}{note}"
+    if n_errors is not None:
+        summary += f"; {n_errors} bad record(s) skipped, listed in {target.errors}"
+    print(summary, file=sys.stderr)
+
+
+def merge_command(args: argparse.Namespace) -> int:
+    """Join the finished shards of ``--output`` in input order (see :mod:`inference.shards`)."""
+    if args.shards < 1:
+        raise UsageError("--shards must be positive")
+    return _merge(Path(args.output), args.shards, args.overwrite)
+
+
 def export_command(args: argparse.Namespace) -> int:
     from inference.onnx_backend import export_onnx
 
+    if not (Path(args.model) / "config.json").is_file():
+        raise UsageError(f"{args.model}: not a model directory (no config.json)")
     try:
         written = export_onnx(args.model, args.output_dir, quantize=args.quantize, overwrite=args.overwrite,
                               opset=args.opset)
@@ -379,10 +196,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-text", action="store_true", help="copy each record's text into the output")
     p.add_argument("--skip-bad", action="store_true", help="record malformed lines in the errors file and go on")
     p.add_argument("--errors", default=None, help="errors file for --skip-bad (default: OUTPUT stem + .errors.jsonl)")
+    p.add_argument("--allow-duplicate-ids", action="store_true",
+                   help="tag records that share an id (refused by default, naming both lines)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output or interrupted run")
+    p.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
+                   help="tag only share I of N (from 0) into OUTPUT's .shard-I-of-N file; join them with merge")
+    p.add_argument("--merge-timeout", type=float, default=MERGE_TIMEOUT_S, metavar="SECONDS",
+                   help="under accelerate launch: how long rank 0 waits for the other ranks' shards")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=predict_command)
+
+    m = sub.add_parser("merge", help="join the finished --shard I/N outputs of a predict run, in input order")
+    m.add_argument("--output", required=True, help="the --output the shards were run with")
+    m.add_argument("--shards", type=int, required=True, metavar="N", help="the N of --shard I/N")
+    m.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    m.set_defaults(func=merge_command)
 
     e = sub.add_parser("export-onnx", help="export a run to ONNX (optionally int8) for --backend onnx")
     e.add_argument("--model", required=True, help="trained run directory")
@@ -396,16 +225,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    bad = [f"--{k.replace('_', '-')}" for k in ("batch_size", "chunk_size", "streams")
-           if getattr(args, k, None) is not None and getattr(args, k) < 1]
+    bad = [f"--{k.replace('_', '-')}" for k in ("batch_size", "chunk_size", "streams", "merge_timeout")
+           if getattr(args, k, None) is not None and getattr(args, k) <= 0]
     if bad:
         print(f"error: {', '.join(bad)} must be positive", file=sys.stderr)
         return 2
     try:
         return args.func(args)
-    except UsageError as exc:
+    except (UsageError, LockedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file system that refuses: read-only, full, a directory where a file was meant
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -198,6 +198,9 @@ class SpanTagger:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.streams = streams
         self.batch_size = batch_size  # predict's default
+        #: The CPU matrix products chosen ("onednn" or "default"; None off the torch CPU backend), so that a
+        #: resumed run can ask for the same ones: "auto" times both, and the choice may flip under load.
+        self.linear_kernel: str | None = None
 
     @classmethod
     def from_pretrained(
@@ -281,14 +284,17 @@ class SpanTagger:
 
             with loading(f"{model_dir} (model weights)"):
                 model = AutoModelForTokenClassification.from_pretrained(model_dir)
+            kernel = None
             if torch.device(device).type == "cpu":
-                use_fast_linear(model, linear_kernel)
+                kernel = "onednn" if use_fast_linear(model, linear_kernel) else "default"
             forward = TorchForward(model, device)
             use_types = False  # BERT-style models default to all-zero token types
             if batch_size is None and torch.device(device).type != "cpu":
                 batch_size = 64
-        return cls(tokenizer, forward, max_length=max_length, stride=stride, use_token_type_ids=use_types,
-                   streams=streams, batch_size=batch_size or 8)
+        tagger = cls(tokenizer, forward, max_length=max_length, stride=stride, use_token_type_ids=use_types,
+                     streams=streams, batch_size=batch_size or 8)
+        tagger.linear_kernel = kernel if backend == "torch" else None
+        return tagger
 
     def predict(
         self, texts: Sequence[str], batch_size: int | None = None, chunk_size: int = 256
