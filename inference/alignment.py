@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.decoding import decode_tags, glued
+from inference.decoding import decode_tags
 from inference.labels import ID2TAG, IGNORE_INDEX, OUTSIDE, TAG2ID
 from inference.spans import Example, Span, spans_to_word_tags, word_offsets, word_tags_to_spans
 
@@ -266,7 +266,7 @@ def decode_text(
         np.add.at(moved, i_of, dist[src])
         dist[first + 1 : last + 1] = moved
         best[first + 1 : last + 1] = np.maximum(best[first + 1 : last + 1], 0)
-    tag = decode_tags(dist, glued(text, words.pairs()), decoding)
+    tag = decode_tags(dist, text, words.pairs(), decoding)
     tags = [ID2TAG[int(t)] for t in tag]
     # A word the tokenizer dropped (a zero-width or control character) joins
     # the entity around it when both neighbours agree; otherwise it stays outside.

@@ -14,6 +14,9 @@ inside a token is allowed only
 * at a hyphen, dash or slash joining words (``Shabaab-held``, ``30-40%``);
 * before a possessive ``'s`` / ``’s`` (``Iraq’s``).
 
+and a span starts on a letter or digit and ends on one, an abbreviation's
+period or ``%`` (:func:`edges`), so ``-pasha`` or ``Raqqa,`` cannot come out.
+
 The dynamic programme runs over 9 tags, so it costs O(words x 81) and is
 written directly in numpy: no CRF library is needed for a fixed transition
 mask and no learned transition scores.
@@ -100,8 +103,12 @@ def _token_at(text: str, pos: int) -> tuple[int, str] | None:
     return lo, text[lo:hi]
 
 
-def _masks() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Transition masks ``(free, glued, start)``: which tag may follow which (True = allowed)."""
+def _masks() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Transition masks ``(free, glued, no_end, start)``: which tag may follow which (True = allowed).
+
+    ``glued``: no boundary at all (O stays O, an entity continues); ``no_end``:
+    an entity may not end here (it continues), but an O may be followed by anything.
+    """
     n = len(TAGS)
     free = np.ones((n, n), dtype=bool)
     stick = np.zeros((n, n), dtype=bool)
@@ -113,17 +120,38 @@ def _masks() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         free[b, i] = free[i, i] = True
         stick[b, i] = stick[i, i] = True
         start[i] = False
-    return free, stick, start
+    no_end = free.copy()
+    entity = np.array([t != OUTSIDE for t in TAGS])
+    no_end[entity] = stick[entity]
+    return free, stick, no_end, start
 
 
-_FREE, _GLUED, _START = _masks()
+_FREE, _GLUED, _NO_END, _START = _masks()
+_B_TAGS = np.array([t.startswith("B-") for t in TAGS])
+_ENTITY = np.array([t != OUTSIDE for t in TAGS])
+#: Punctuation a span may end on: an abbreviation's period (``U.S.``) and the percent sign.
+_END_PUNCT = frozenset(".%")
 
 
-def viterbi(probs: np.ndarray, glue: np.ndarray | None = None) -> np.ndarray:
+def edges(text: str, words: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(can_start, can_end)`` per word: spans start on a letter or digit and end on one, ``.`` or ``%``.
+
+    (The contract: no span starts or ends with punctuation that is not part
+    of the expression; in the corpus only ``%`` and abbreviation periods are.)
+    """
+    alnum = np.fromiter((bool(_ALNUM_RE.match(text[s])) for s, _ in words), dtype=bool, count=len(words))
+    end_ok = np.fromiter((text[e - 1] in _END_PUNCT for _, e in words), dtype=bool, count=len(words))
+    return alnum, alnum | end_ok
+
+
+def viterbi(probs: np.ndarray, glue: np.ndarray | None = None,
+            can_start: np.ndarray | None = None, can_end: np.ndarray | None = None) -> np.ndarray:
     """The most probable valid IOB2 tag ids for ``probs`` ``(n_words, n_tags)``.
 
     ``glue`` (from :func:`glued`) forbids a span boundary between two words:
     there the tag must continue (``O`` -> ``O``, ``B/I-X`` -> ``I-X``).
+    ``can_start`` / ``can_end`` (from :func:`edges`) say which words may open
+    and close a span.
     """
     n = len(probs)
     if n == 0:
@@ -131,13 +159,22 @@ def viterbi(probs: np.ndarray, glue: np.ndarray | None = None) -> np.ndarray:
     with np.errstate(divide="ignore"):
         emit = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-30, None))
     neg = -np.inf
+    if can_start is not None:
+        emit[np.ix_(~can_start, _B_TAGS)] = neg
     score = np.where(_START, emit[0], neg)
     back = np.zeros((n, len(TAGS)), dtype=np.int64)
     for t in range(1, n):
-        mask = _GLUED if glue is not None and glue[t - 1] else _FREE
+        if glue is not None and glue[t - 1]:
+            mask = _GLUED
+        elif can_end is not None and not can_end[t - 1]:
+            mask = _NO_END
+        else:
+            mask = _FREE
         cand = np.where(mask, score[:, None], neg)  # (prev, cur)
         back[t] = cand.argmax(0)
         score = cand[back[t], np.arange(len(TAGS))] + emit[t]
+    if can_end is not None and not can_end[-1]:
+        score = np.where(_ENTITY, neg, score)
     tags = np.zeros(n, dtype=np.int64)
     tags[-1] = int(score.argmax())
     for t in range(n - 1, 0, -1):
@@ -145,10 +182,10 @@ def viterbi(probs: np.ndarray, glue: np.ndarray | None = None) -> np.ndarray:
     return tags
 
 
-def decode_tags(probs: np.ndarray, glue: np.ndarray | None = None, method: str = "viterbi") -> np.ndarray:
-    """Tag ids per word by ``method`` (one of :data:`DECODINGS`)."""
+def decode_tags(probs: np.ndarray, text: str, words: Sequence[tuple[int, int]], method: str = "viterbi") -> np.ndarray:
+    """Tag ids per word of ``text`` by ``method`` (one of :data:`DECODINGS`)."""
     if method == "viterbi":
-        return viterbi(probs, glue)
+        return viterbi(probs, glued(text, words), *edges(text, words))
     if method == "argmax":
         return np.asarray(probs).argmax(-1) if len(probs) else np.zeros(0, dtype=np.int64)
     raise ValueError(f"unknown decoding {method!r} (one of {', '.join(DECODINGS)})")

@@ -15,14 +15,15 @@ ONNX backend needs neither (its process starts seconds sooner).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from inference.alignment import Words, check_tokenizer, decode_text, encode_texts
+from inference.alignment import Words, check_tokenizer, decode_text, encode_texts, word_states
+from inference.decoding import DECODINGS
 from inference.labels import ID2TAG
 from inference.model_dir import (
     check_device,
@@ -60,6 +61,9 @@ class TorchForward:
         """
         self.torch.set_num_threads(max(1, self.threads // streams))
 
+    #: When True, each token's row is its tag probabilities followed by the last hidden state (for the linker).
+    states = False
+
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None) -> np.ndarray:
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
@@ -67,8 +71,11 @@ class TorchForward:
         torch = self.torch
         with torch.inference_mode():
             tensors = {k: torch.from_numpy(v).to(self.device, non_blocking=True) for k, v in inputs.items()}
-            logits = self.model(**tensors).logits
-            return logits.float().softmax(-1).cpu().numpy()
+            out = self.model(**tensors, output_hidden_states=self.states)
+            probs = out.logits.float().softmax(-1)
+            if self.states:
+                probs = torch.cat([probs, out.hidden_states[-1].float()], dim=-1)
+            return probs.cpu().numpy()
 
 
 class SpanTagger:
@@ -83,8 +90,11 @@ class SpanTagger:
         use_token_type_ids: bool | None = None,
         streams: int = 1,
         batch_size: int = 8,
+        decoding: str = "viterbi",
     ) -> None:
         check_tokenizer(tokenizer)
+        if decoding not in DECODINGS:
+            raise ValueError(f"unknown decoding {decoding!r}; expected one of {', '.join(DECODINGS)}")
         if streams < 1 or batch_size < 1:
             raise ValueError(f"streams ({streams}) and batch_size ({batch_size}) must be >= 1")
         specials = tokenizer.num_special_tokens_to_add(pair=False)
@@ -103,6 +113,10 @@ class SpanTagger:
         #: The CPU matrix products chosen ("onednn" or "default"; None off the torch CPU backend), so that a
         #: resumed run can ask for the same ones: "auto" times both, and the choice may flip under load.
         self.linear_kernel: str | None = None
+        self.decoding = decoding
+        #: The run directory (for its event linker), set by :meth:`from_pretrained`.
+        self.model_dir: Path | None = None
+        self._linker: Any = None
 
     @classmethod
     def from_pretrained(
@@ -117,6 +131,7 @@ class SpanTagger:
         streams: int | None = None,
         linear_kernel: str = "auto",
         batch_size: int | None = None,
+        decoding: str = "viterbi",
     ) -> SpanTagger:
         """Load a run directory (model + tokenizer saved with ``save_pretrained``).
 
@@ -194,8 +209,9 @@ class SpanTagger:
             if batch_size is None and torch.device(device).type != "cpu":
                 batch_size = 64
         tagger = cls(tokenizer, forward, max_length=max_length, stride=stride, use_token_type_ids=use_types,
-                     streams=streams, batch_size=batch_size or 8)
+                     streams=streams, batch_size=batch_size or 8, decoding=decoding)
         tagger.linear_kernel = kernel if backend == "torch" else None
+        tagger.model_dir = model_dir
         return tagger
 
     def predict(
@@ -209,6 +225,68 @@ class SpanTagger:
         padded to the batch's longest window (shorter windows are packed more
         to a batch, see :meth:`_run_windows`), ``streams`` batches at a time.
         """
+        results: list[list[dict[str, Any]]] = [[] for _ in texts]
+        for i, text, decoded, _ in self._tag(texts, batch_size, chunk_size, states=False):
+            results[i] = [_span_dict(text, s, score) for s, score in decoded]
+        return results
+
+    def predict_events(
+        self, texts: Sequence[str], batch_size: int | None = None, chunk_size: int = 256, linker: str = "auto"
+    ) -> list[dict[str, Any]]:
+        """Spans and event records of every text: ``{"spans": [...], "events": [...]}`` in input order.
+
+        ``linker``: ``"model"`` (the run's learned linker, :mod:`inference.linker`),
+        ``"rules"`` (:mod:`inference.event_rules`) or ``"auto"`` (the model
+        if the run has one, else the rules). The linker reads the same
+        forward pass as the spans (its last hidden states), so events cost
+        no second pass of the encoder.
+        """
+        from inference.event_rules import rule_events
+        from inference.events import event_record, sentences
+
+        learned = self._load_linker(linker)
+        results: list[dict[str, Any]] = [{} for _ in texts]
+        for i, text, decoded, states in self._tag(texts, batch_size, chunk_size, states=learned is not None):
+            spans = [s for s, _ in decoded]
+            if learned is not None:
+                words = Words.of(text).pairs()
+                events = learned.link(text, spans, states, words)
+            else:
+                events = rule_events(text, spans)
+            bounds = sentences(text)
+            results[i] = {
+                "spans": [_span_dict(text, s, score) for s, score in decoded],
+                "events": [event_record(text, ev, score, bounds) for ev, score in events],
+            }
+        return results
+
+    def word_states(self, texts: Sequence[str], batch_size: int | None = None,
+                    chunk_size: int = 256) -> list[tuple[np.ndarray, list[tuple[int, int]]]]:
+        """Each text's word states ``(n_words, hidden)`` and word offsets: the linker's features."""
+        results: list[Any] = [None for _ in texts]
+        for i, text, _, states in self._tag(texts, batch_size, chunk_size, states=True):
+            results[i] = (states, Words.of(text).pairs())
+        return results
+
+    def _load_linker(self, linker: str) -> Any:
+        if linker not in ("auto", "model", "rules"):
+            raise ValueError(f"unknown linker {linker!r}; expected auto, model or rules")
+        if linker == "rules":
+            return None
+        from inference.linker import LINKER_DIR, EventLinker
+
+        if self._linker is None:
+            if self.model_dir is None or not (self.model_dir / LINKER_DIR).is_dir():
+                if linker == "model":
+                    raise FileNotFoundError(f"{self.model_dir}: the run has no event linker ({LINKER_DIR}/); "
+                                            "train one with python -m training.train_linker, or use the rules")
+                return None
+            self._linker = EventLinker.from_dir(self.model_dir)
+        return self._linker
+
+    def _tag(self, texts: Sequence[str], batch_size: int | None, chunk_size: int, states: bool) -> Iterator[
+            tuple[int, str, list[tuple[Any, float]], np.ndarray | None]]:
+        """``(input index, text, decoded spans, word states or None)`` of every text, longest first."""
         texts = list(texts)
         for i, text in enumerate(texts):
             if not isinstance(text, str):
@@ -216,32 +294,35 @@ class SpanTagger:
         batch_size = self.batch_size if batch_size is None else batch_size
         if batch_size < 1 or chunk_size < 1:
             raise ValueError("batch_size and chunk_size must be positive")
-        results: list[list[dict[str, Any]]] = [[] for _ in texts]
+        if states and not hasattr(self.forward, "states"):
+            raise ValueError("this backend gives no hidden states (needed by the learned event linker)")
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        for lo in range(0, len(order), chunk_size):
-            chunk = order[lo : lo + chunk_size]
-            for i, spans in zip(chunk, self._predict_chunk([texts[i] for i in chunk], batch_size), strict=True):
-                results[i] = spans
-        return results
+        previous = getattr(self.forward, "states", False)
+        if states:
+            self.forward.states = True  # type: ignore[attr-defined]
+        try:
+            for lo in range(0, len(order), chunk_size):
+                chunk = order[lo : lo + chunk_size]
+                yield from self._tag_chunk(chunk, [texts[i] for i in chunk], batch_size, states)
+        finally:
+            if states:
+                self.forward.states = previous  # type: ignore[attr-defined]
 
-    def _predict_chunk(self, texts: list[str], batch_size: int) -> list[list[dict[str, Any]]]:
+    def _tag_chunk(self, indices: list[int], texts: list[str], batch_size: int, states: bool) -> Iterator[
+            tuple[int, str, list[tuple[Any, float]], np.ndarray | None]]:
         enc = encode_texts(self.tokenizer, texts, self.max_length, self.stride)
         ids: list[list[int]] = enc["input_ids"]
-        probs = self._run_windows(ids, batch_size)
+        rows = self._run_windows(ids, batch_size)
         per_text: list[list[int]] = [[] for _ in texts]
         for w, sample in enumerate(enc["overflow_to_sample_mapping"]):
             per_text[sample].append(w)
-        out = []
-        for t, text in enumerate(texts):
-            windows = ((enc["offset_mapping"][w], enc.sequence_ids(w), probs[w]) for w in per_text[t])
-            decoded = decode_text(text, windows, Words.of(text))
-            out.append(
-                [
-                    {"start": s.start, "end": s.end, "label": s.label, "text": text[s.start : s.end], "score": score}
-                    for s, score in decoded
-                ]
-            )
-        return out
+        n_tags = len(ID2TAG)
+        for t, (index, text) in enumerate(zip(indices, texts, strict=True)):
+            words = Words.of(text)
+            windows = [(enc["offset_mapping"][w], enc.sequence_ids(w), rows[w]) for w in per_text[t]]
+            decoded = decode_text(text, ((o, q, r[:, :n_tags]) for o, q, r in windows), words, self.decoding)
+            word_vecs = word_states(text, ((o, q, r[:, n_tags:]) for o, q, r in windows), words) if states else None
+            yield index, text, decoded, word_vecs
 
     def _run_windows(self, ids: list[list[int]], batch_size: int) -> list[np.ndarray]:
         """Probabilities ``(n_tokens, n_tags)`` of every window, in batches of similar length.
@@ -270,7 +351,7 @@ class SpanTagger:
                 mask[row, : lengths[w]] = 1
             return self.forward(input_ids, mask, np.zeros_like(input_ids) if self.use_token_type_ids else None)
 
-        probs: list[np.ndarray] = [np.empty((0, len(ID2TAG)), dtype=np.float32)] * len(ids)
+        probs: list[np.ndarray] = [np.empty((0, len(ID2TAG)), dtype=np.float32)] * len(ids)  # rows: tags (+ states)
         if self.streams > 1 and len(batches) > 1:
             start = getattr(self.forward, "start_stream", None)
             init = (lambda: start(self.streams)) if start else None
@@ -285,3 +366,8 @@ class SpanTagger:
 
     def __call__(self, texts: Iterable[str], batch_size: int | None = None) -> list[list[dict[str, Any]]]:
         return self.predict(list(texts), batch_size=batch_size)
+
+
+def _span_dict(text: str, span: Any, score: float) -> dict[str, Any]:
+    return {"start": span.start, "end": span.end, "label": span.label, "text": text[span.start : span.end],
+            "score": score}

@@ -28,14 +28,14 @@ def test_viterbi_repairs_a_dip_inside_a_name():
     # "Government of National Accord": argmax gives B O I I (two spans after lenient repair);
     # O -> I-ACTOR is forbidden, and B I I I (0.6*0.4*0.7*0.7=0.118) beats B O B I (0.6*0.5*0.2*0.7=0.042).
     p = dist({"B-ACTOR": 0.6}, {"O": 0.5, "I-ACTOR": 0.4}, {"I-ACTOR": 0.7, "B-ACTOR": 0.2}, {"I-ACTOR": 0.7})
-    assert tags(decode_tags(p, method="argmax")) == ["B-ACTOR", "O", "I-ACTOR", "I-ACTOR"]
+    assert tags(decode_tags(p, "", [], method="argmax")) == ["B-ACTOR", "O", "I-ACTOR", "I-ACTOR"]
     assert tags(viterbi(p)) == ["B-ACTOR", "I-ACTOR", "I-ACTOR", "I-ACTOR"]
 
 
 def test_viterbi_never_starts_with_i_or_switches_type_inside():
     # Row 0 cannot be I-: every other tag has 0.0125; I-ACTOR (0.9) in row 1 then needs B-ACTOR before it.
     p = dist({"I-LOCATION": 0.9}, {"I-ACTOR": 0.9})
-    assert tags(decode_tags(p, method="argmax")) == ["I-LOCATION", "I-ACTOR"]
+    assert tags(decode_tags(p, "", [], method="argmax")) == ["I-LOCATION", "I-ACTOR"]
     assert tags(viterbi(p)) == ["B-ACTOR", "I-ACTOR"]
 
 
@@ -55,7 +55,7 @@ def test_glue_forces_whole_abbreviation():
     words = word_offsets(text)
     # The model likes "U" alone as ACTOR and the rest outside; the constraint keeps "U.S" together.
     p = dist({"B-ACTOR": 0.9}, {"O": 0.5, "I-ACTOR": 0.4}, {"O": 0.5, "I-ACTOR": 0.4}, {"O": 0.6}, {"O": 0.9})
-    argmax_spans = word_tags_to_spans(words, tags(decode_tags(p, method="argmax")))
+    argmax_spans = word_tags_to_spans(words, tags(decode_tags(p, "", [], method="argmax")))
     assert argmax_spans == [Span(0, 1, "ACTOR")]
     assert fragments(text, argmax_spans) == argmax_spans
     spans = word_tags_to_spans(words, tags(viterbi(p, glued(text, words))))
@@ -75,3 +75,16 @@ def test_decode_text_passes_decoding_through():
         Span(0, 10, "ACTOR"), Span(14, 29, "ACTOR")]
     with pytest.raises(ValueError, match="unknown decoding"):
         decode_text(text, [(offsets, seq, p)], decoding="beam")
+
+
+def test_spans_start_on_a_letter_and_end_on_a_letter_period_or_percent():
+    text = "kamal-pasha fell, U.S. 40%"
+    words = word_offsets(text)  # kamal - pasha fell , U . S . 40 %
+    can_start, can_end = __import__("inference.decoding", fromlist=["edges"]).edges(text, words)
+    assert can_start.tolist() == [True, False, True, True, False, True, False, True, False, True, False]
+    assert can_end.tolist() == [True, False, True, True, False, True, True, True, True, True, True]
+    # "-" is as likely B as I: argmax-style ties must not open a span on the hyphen ("-pasha").
+    p = dist({"B-LOCATION": 0.9}, {"B-LOCATION": 0.3, "I-LOCATION": 0.3, "O": 0.3}, {"I-LOCATION": 0.9},
+             {"O": 0.9}, {"B-LOCATION": 0.45, "O": 0.5}, *[{"O": 0.9}] * 6)
+    spans = word_tags_to_spans(words, tags(viterbi(p, glued(text, words), can_start, can_end)))
+    assert spans == [Span(0, 11, "LOCATION")]  # and "," (0.45 B) cannot open a span either
