@@ -31,11 +31,19 @@ from inference.writer import ResumableWriter, Target
 MERGE_TIMEOUT_S = 1800.0
 
 
-def _output_record(record: dict[str, Any], spans: list[dict[str, Any]], keep_text: bool) -> dict[str, Any]:
+def _output_record(record: dict[str, Any], found: dict[str, Any], keep_text: bool) -> dict[str, Any]:
     out = {"id": record["id"]}
-    out.update((k, v) for k, v in record.items() if k not in ("id", "spans") and (keep_text or k != "text"))
-    out["spans"] = spans
+    out.update((k, v) for k, v in record.items()
+               if k not in ("id", "spans", "events") and (keep_text or k != "text"))
+    out.update(found)
     return out
+
+
+def _tag_texts(tagger: Any, texts: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """``{"spans"}`` (and ``{"events"}`` with ``--events``) for each text."""
+    if args.events:
+        return tagger.predict_events(texts, batch_size=args.batch_size, linker=args.events)
+    return [{"spans": spans} for spans in tagger.predict(texts, batch_size=args.batch_size)]
 
 
 def tag_units(tagger: Any, units: Iterator[Unit], writer: ResumableWriter, lo: int, hi: int,
@@ -54,7 +62,7 @@ def tag_units(tagger: Any, units: Iterator[Unit], writer: ResumableWriter, lo: i
 
         def flush() -> None:
             good = [u for u in pending if u.record is not None]
-            found = iter(tagger.predict([u.record["text"] for u in good], batch_size=args.batch_size) if good else [])
+            found = iter(_tag_texts(tagger, [u.record["text"] for u in good], args) if good else [])
             records = [_output_record(u.record, next(found), args.keep_text) for u in good]
             errors = [{"source": u.source, "line": u.line, "error": u.error} for u in pending if u.record is None]
             writer.write(records, errors, consumed=len(pending))
@@ -84,7 +92,7 @@ def load_tagger(args: argparse.Namespace, linear_kernel: str) -> Any:
         return SpanTagger.from_pretrained(
             args.model, device=args.device, backend=args.backend, num_threads=args.threads,
             max_length=args.max_length, stride=args.stride, onnx_file=args.onnx_file, streams=args.streams,
-            linear_kernel=linear_kernel,
+            linear_kernel=linear_kernel, decoding=args.decoding,
         )
     except (ValueError, OSError) as exc:  # the loader's checks name the file and what is wrong with it
         raise UsageError(str(exc)) from None
@@ -104,6 +112,7 @@ def predict_command(args: argparse.Namespace) -> int:
     total = count_and_check_ids(inputs.units(), args.allow_duplicate_ids)
     lo, hi = share(total, index, count)
     fingerprint = {"inputs": [str(p.resolve()) for p in inputs.paths], "format": args.format, "total": total,
+                   "decoding": args.decoding, "events": args.events,
                    "errors": str(target.errors.resolve()), "shard": [index, count], "records": [lo, hi]}
     for path in (mine.output, mine.errors):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,6 +175,14 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_events_command(args: argparse.Namespace) -> int:
+    from inference.event_table import export_events
+
+    rows = export_events(Path(args.input), Path(args.output), overwrite=args.overwrite)
+    print(f"wrote {args.output}: {rows} row(s)", file=sys.stderr)
+    return 0
+
+
 # ---- argument parsing -------------------------------------------------------
 
 
@@ -193,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     # the choices of inference.kernels.MODES, not imported here: that module needs torch
     p.add_argument("--linear-kernel", choices=("auto", "onednn", "default"), default="auto",
                    help="torch CPU matrix products: oneDNN where it is faster (auto), always, or never")
+    p.add_argument("--decoding", choices=("viterbi", "argmax"), default="viterbi",
+                   help="per-word tags: BIO-constrained Viterbi (default) or plain argmax (for comparison)")
+    p.add_argument("--events", nargs="?", const="auto", choices=("auto", "model", "rules"), default=None,
+                   help="also write event records (who took which place from whom): the run's learned "
+                        "linker (model), the rule baseline (rules) or the model where the run has one (auto)")
     p.add_argument("--keep-text", action="store_true", help="copy each record's text into the output")
     p.add_argument("--skip-bad", action="store_true", help="record malformed lines in the errors file and go on")
     p.add_argument("--errors", default=None, help="errors file for --skip-bad (default: OUTPUT stem + .errors.jsonl)")
@@ -212,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--shards", type=int, required=True, metavar="N", help="the N of --shard I/N")
     m.add_argument("--overwrite", action="store_true", help="replace an existing output")
     m.set_defaults(func=merge_command)
+
+    x = sub.add_parser("export-events", help="a predict --events output as a table: one row per event and place")
+    x.add_argument("--input", required=True, help="JSON lines written by predict --events")
+    x.add_argument("--output", required=True, help="a .csv or .parquet file")
+    x.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    x.set_defaults(func=export_events_command)
 
     e = sub.add_parser("export-onnx", help="export a run to ONNX (optionally int8) for --backend onnx")
     e.add_argument("--model", required=True, help="trained run directory")
