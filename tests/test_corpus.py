@@ -145,3 +145,15 @@ def test_raw_line_separators_inside_strings_are_text(tmp_path, separator):
 def test_unreadable_path_is_one_problem(tmp_path):
     _, problems = read_corpus([tmp_path])
     assert len(problems) == 1 and problems[0].line == 0 and "cannot read file" in problems[0].message
+
+
+def test_stress_articles_are_pinned_out_of_every_other_split():
+    from inference.spans import Example
+    from training.corpus import split_examples, split_of, split_of_example
+
+    # "a" hashes to train (sha1 bucket): pinned to stress, it leaves train and joins stress.
+    plain, pinned = Example("a", "x"), Example("a", "x", meta={"split": "stress"})
+    assert split_of("a") == split_of_example(plain) == "train"
+    assert split_of_example(pinned) == "stress"
+    assert split_examples([plain, pinned], "stress") == [pinned]
+    assert split_examples([plain, pinned], "train") == [plain]

@@ -23,7 +23,7 @@ from training.event_links import parse_events
 #: The default corpus, compiled from ``annotations/articles`` by scripts/compile_corpus.py.
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "annotations" / "corpus.jsonl"
 
-SPLITS = ("train", "dev", "test")
+SPLITS = ("train", "dev", "test", "stress")
 #: Articles pinned to a split whatever their hash (the seed article is the
 #: project's reference test case and must never be trained on).
 PINNED_SPLITS = {"albu-kamal-seed": "test"}
@@ -178,11 +178,23 @@ def split_of(article_id: str) -> str:
     return "test" if bucket == 9 else "dev" if bucket == 8 else "train"
 
 
+def split_of_example(example: Example) -> str:
+    """The article's split: ``stress`` when its metadata pins it there, else :func:`split_of` its id.
+
+    The stress split holds articles chosen for the hardest real-report phenomena
+    (long, noisy, no change of control, press releases); nothing trains or
+    selects a model on it.
+    """
+    if example.meta.get("split") == "stress":
+        return "stress"
+    return split_of(example.id)
+
+
 def split_examples(examples: Iterable[Example], split: str) -> list[Example]:
     """The examples of one split, in corpus order."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
-    return [ex for ex in examples if split_of(ex.id) == split]
+    return [ex for ex in examples if split_of_example(ex) == split]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
