@@ -89,11 +89,14 @@ def load_tagger(args: argparse.Namespace, linear_kernel: str) -> Any:
     from inference.tagger import SpanTagger
 
     try:
-        return SpanTagger.from_pretrained(
+        tagger = SpanTagger.from_pretrained(
             args.model, device=args.device, backend=args.backend, num_threads=args.threads,
             max_length=args.max_length, stride=args.stride, onnx_file=args.onnx_file, streams=args.streams,
             linear_kernel=linear_kernel, decoding=args.decoding,
         )
+        if args.events:
+            tagger.load_linker(args.events)  # a missing or unreadable linker is refused before any tagging
+        return tagger
     except (ValueError, OSError) as exc:  # the loader's checks name the file and what is wrong with it
         raise UsageError(str(exc)) from None
 

@@ -59,16 +59,22 @@ class OnnxForward:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.uses_token_type_ids = "token_type_ids" in self.input_names
+        #: Files exported with a ``hidden`` output (the last hidden state) can serve the event linker.
+        self.has_states = "hidden" in {o.name for o in self.session.get_outputs()}
+        self.states = False
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None) -> np.ndarray:
         feed = {"input_ids": input_ids, "attention_mask": attention_mask}
         if self.uses_token_type_ids:
             feed["token_type_ids"] = token_type_ids if token_type_ids is not None else np.zeros_like(input_ids)
-        (logits,) = self.session.run(["logits"], {k: v for k, v in feed.items() if k in self.input_names})
-        logits = logits.astype(np.float32, copy=False)
+        names = ["logits", "hidden"] if self.states else ["logits"]
+        outputs = self.session.run(names, {k: v for k, v in feed.items() if k in self.input_names})
+        logits = outputs[0].astype(np.float32, copy=False)
         logits -= logits.max(-1, keepdims=True)
         np.exp(logits, out=logits)
         logits /= logits.sum(-1, keepdims=True)
+        if self.states:
+            return np.concatenate([logits, outputs[1].astype(np.float32, copy=False)], axis=-1)
         return logits
 
 
@@ -112,7 +118,8 @@ def export_onnx(
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
 
     class Logits(torch.nn.Module):
-        """The model with plain positional inputs and a single ``logits`` output."""
+        """The model with plain positional inputs; outputs ``logits`` and ``hidden`` (the last hidden state,
+        which the event linker reads)."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -120,9 +127,10 @@ def export_onnx(
 
         def forward(
             self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
-        ) -> torch.Tensor:
+        ) -> tuple[torch.Tensor, torch.Tensor]:
             inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-            return self.model(**{n: inputs[n] for n in names}).logits
+            out = self.model(**{n: inputs[n] for n in names}, output_hidden_states=True)
+            return out.logits, out.hidden_states[-1]
 
     sample = tokenizer(["an example sentence to trace", "and a second, longer one to trace with"], padding=True,
                        return_tensors="pt")
@@ -131,7 +139,7 @@ def export_onnx(
     dynamic = {n: {0: batch, 1: length} for n in names}
     with torch.inference_mode(False), torch.no_grad():
         program = torch.onnx.export(
-            Logits().eval(), args, input_names=names, output_names=["logits"], dynamic_shapes=dynamic,
+            Logits().eval(), args, input_names=names, output_names=["logits", "hidden"], dynamic_shapes=dynamic,
             opset_version=opset, dynamo=True, external_data=False, verbose=False,
         )
     with atomic_path(fp32, suffix=".onnx") as tmp:

@@ -244,7 +244,7 @@ class SpanTagger:
         from inference.event_rules import rule_events
         from inference.events import event_record, sentences
 
-        learned = self._load_linker(linker)
+        learned = self.load_linker(linker)
         results: list[dict[str, Any]] = [{} for _ in texts]
         for i, text, decoded, states in self._tag(texts, batch_size, chunk_size, states=learned is not None):
             spans = [s for s, _ in decoded]
@@ -268,7 +268,8 @@ class SpanTagger:
             results[i] = (states, Words.of(text).pairs())
         return results
 
-    def _load_linker(self, linker: str) -> Any:
+    def load_linker(self, linker: str = "auto") -> Any:
+        """The run's learned linker (``"model"``, or ``"auto"`` where the run has one), or None for the rules."""
         if linker not in ("auto", "model", "rules"):
             raise ValueError(f"unknown linker {linker!r}; expected auto, model or rules")
         if linker == "rules":
@@ -282,6 +283,11 @@ class SpanTagger:
                                             "train one with python -m training.train_linker, or use the rules")
                 return None
             self._linker = EventLinker.from_dir(self.model_dir)
+        if not getattr(self.forward, "has_states", hasattr(self.forward, "states")):
+            if linker == "model":
+                raise ValueError("this backend gives no hidden states, which the learned event linker needs "
+                                 "(re-export the ONNX file with export-onnx, or use --events rules)")
+            return None
         return self._linker
 
     def _tag(self, texts: Sequence[str], batch_size: int | None, chunk_size: int, states: bool) -> Iterator[
@@ -294,8 +300,9 @@ class SpanTagger:
         batch_size = self.batch_size if batch_size is None else batch_size
         if batch_size < 1 or chunk_size < 1:
             raise ValueError("batch_size and chunk_size must be positive")
-        if states and not hasattr(self.forward, "states"):
-            raise ValueError("this backend gives no hidden states (needed by the learned event linker)")
+        if states and not getattr(self.forward, "has_states", hasattr(self.forward, "states")):
+            raise ValueError("this backend gives no hidden states, which the learned event linker needs "
+                             "(re-export the ONNX file with export-onnx, or use the rules)")
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         previous = getattr(self.forward, "states", False)
         if states:

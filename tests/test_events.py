@@ -1,0 +1,211 @@
+"""Event layer: markup links, validation, percentage bounds, the rule baseline, scoring, the linker and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertForTokenClassification
+
+from inference import SpanTagger
+from inference.cli import main as cli_main
+from inference.event_rules import rule_events
+from inference.events import event_record, percent_bounds, sentences
+from inference.labels import ID2TAG, TAG2ID, TAGS
+from inference.linker import EventLinker
+from inference.spans import Event, Example, Span
+from training.corpus import check_record
+from training.event_links import parse_events
+from training.event_scoring import article_counts, counts_to_scores
+from training.markup import parse_article
+from training.train_linker import train_linker
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "annotations" / "articles" / "syria" / "albu-kamal-seed.md"
+
+
+def seed() -> Example:
+    example, errors = parse_article(SEED)
+    assert errors == [] and example is not None
+    return example
+
+
+def text_of(ex: Example, span: Span | None) -> str | None:
+    return None if span is None else ex.text[span.start : span.end]
+
+
+@pytest.mark.parametrize("text,bounds", [
+    ("more than 40 percent", (40.0, None)), ("30 to 40 percent", (30.0, 40.0)), ("about 30 percent", (30.0, 30.0)),
+    ("up to 40%", (None, 40.0)), ("30-40%", (30.0, 40.0)), ("nearly 90 per cent", (None, 90.0)),
+    ("forty percent", (40.0, 40.0)), ("seventy-five pct", (75.0, 75.0)), ("between 30 and 40 percent", (30.0, 40.0)),
+    ("at least 12.5%", (12.5, None)), ("nearly half", (None, None)),
+])
+def test_percent_bounds(text, bounds):
+    assert percent_bounds(text) == bounds
+
+
+def test_sentences_skip_titles_and_abbreviations():
+    text = "Maj. Gen. Amina Dauda said U.S. forces retook it. The U.N. said so.\nCol. Ben Ortiz spoke on Jan. 5. Then X."
+    assert [text[s:e] for s, e in sentences(text)] == [
+        "Maj. Gen. Amina Dauda said U.S. forces retook it.", "The U.N. said so.", "Col. Ben Ortiz spoke on Jan. 5.",
+        "Then X."]
+
+
+def test_seed_markup_gives_the_worked_records():
+    ex = seed()
+    assert len(ex.events) == 11 == sum(s.label == "CONTROL_CHANGE" for s in ex.spans)
+    forty = next(e for e in ex.events if e.extent is not None)
+    assert (text_of(ex, forty.trigger), text_of(ex, forty.taker), text_of(ex, forty.extent), forty.status) == (
+        "retook", "IS", "more than 40 percent", "asserted")
+    lost = [e for e in ex.events if len(e.places) == 3][0]
+    assert [text_of(ex, p) for p in lost.places] == ["Mosul", "Raqqa", "Deir Ezzor"] and text_of(ex, lost.loser) == "IS"
+    assert [e.status for e in ex.events].count("planned") == 2
+
+
+def test_markup_link_errors_are_located(tmp_path):
+    head = "---\nregion: syria\nstyle: wire\ntitle: t\n---\n"
+    cases = {
+        "[IS](ACTOR#a) [retook](CONTROL_CHANGE status=asserted taker=b) it.": "no span is named #b",
+        "[IS](ACTOR#a) [retook](CONTROL_CHANGE status=won taker=a) it.": "status 'won' is not one of",
+        "[IS](ACTOR#a) [Raqqa](LOCATION#r) [retook](CONTROL_CHANGE status=asserted taker=r) it.": "is a LOCATION span, expected ACTOR",
+        "[IS](ACTOR#a status=asserted) retook it.": "event attributes on a ACTOR span",
+        "[IS](ACTOR#a) [IS](ACTOR#a) [took](CONTROL_CHANGE status=asserted) it.": "#a is used twice",
+        "[IS](ACTOR#a) [took](CONTROL_CHANGE status=asserted) and [lost](CONTROL_CHANGE) it.": "has no event",
+        "[took](CONTROL_CHANGE status=asserted colour=red) it.": "unknown event attribute 'colour'",
+    }
+    for body, message in cases.items():
+        _, errors = parse_article(tmp_path / "a.md", head + body + "\n")
+        assert any(message in str(e) for e in errors), (body, [str(e) for e in errors])
+        assert all(str(e).startswith(str(tmp_path / "a.md") + ":6:") for e in errors if message in str(e))
+
+
+def test_validator_checks_event_references():
+    spans = [{"start": 0, "end": 2, "label": "ACTOR"}, {"start": 3, "end": 9, "label": "CONTROL_CHANGE"},
+             {"start": 10, "end": 15, "label": "LOCATION"}]
+    record = {"id": "x", "text": "IS retook Raqqa", "spans": spans, "events": [
+        {"trigger": [3, 9], "taker": [10, 15], "places": [[0, 2]], "status": "asserted"},
+        {"trigger": [3, 9], "status": "asserted"}, {"trigger": [0, 2], "status": "asserted"}]}
+    _, problems = check_record(record, "c.jsonl", 7)
+    messages = [str(p) for p in problems]
+    assert any("c.jsonl:7 [x]" in m and "taker [10, 15) is a LOCATION span, expected ACTOR" in m for m in messages)
+    assert any("place #0 [0, 2) is a ACTOR span, expected LOCATION" in m for m in messages)
+    assert any("a second event for the same trigger" in m for m in messages)
+    assert any("trigger [0, 2) is a ACTOR span, expected CONTROL_CHANGE" in m for m in messages)
+    events, problems = parse_events([{"trigger": [3, 9], "taker": [0, 2], "places": [[10, 15]], "status": "claimed"}],
+                                    [Span(**s) for s in spans])
+    assert problems == [] and events == [Event(Span(3, 9, "CONTROL_CHANGE"), "claimed", taker=Span(0, 2, "ACTOR"),
+                                               places=(Span(10, 15, "LOCATION"),))]
+
+
+def test_rule_baseline_on_hand_written_sentences():
+    text = "Rebels seized Kutum and Tawila from the RSF. The army denied that Marte had fallen to ISWAP."
+    spans = [Span(0, 6, "ACTOR"), Span(7, 13, "CONTROL_CHANGE"), Span(14, 19, "LOCATION"), Span(24, 30, "LOCATION"),
+             Span(40, 43, "ACTOR"), Span(49, 53, "ACTOR"), Span(66, 71, "LOCATION"), Span(76, 85, "CONTROL_CHANGE"),
+             Span(86, 91, "ACTOR")]
+    assert [text[s.start:s.end] for s in spans] == ["Rebels", "seized", "Kutum", "Tawila", "RSF", "army", "Marte",
+                                                    "fallen to", "ISWAP"]
+    (first, _), (second, _) = rule_events(text, spans)
+    assert (first.taker, first.loser, first.places, first.status) == (
+        spans[0], spans[4], (spans[2], spans[3]), "asserted")
+    # "fell to": the place before, the taker after "to"; "denied" before the trigger.
+    assert (second.taker, second.places, second.status) == (spans[8], (spans[6],), "denied")
+
+
+def test_event_scores_hand_worked():
+    t, a, b, p, q = Span(3, 9, "CONTROL_CHANGE"), Span(0, 2, "ACTOR"), Span(20, 22, "ACTOR"), Span(10, 15, "LOCATION"), \
+        Span(30, 35, "LOCATION")
+    t2 = Span(40, 44, "CONTROL_CHANGE")
+    gold = [Event(t, "asserted", taker=a, places=(p, q)), Event(t2, "claimed", loser=b)]
+    pred = [Event(t, "asserted", taker=b, places=(p,)), Event(Span(50, 54, "CONTROL_CHANGE"), "denied", taker=a)]
+    counts = article_counts(gold, pred)
+    scores = counts_to_scores(counts)
+    # taker: pred b vs gold a on t (fp 1, fn 1), a on an unmatched trigger (fp 1): tp 0.
+    assert (counts["taker_tp"], counts["taker_fp"], counts["taker_fn"]) == (0, 2, 1)
+    # places: {p} vs {p, q}: tp 1, fn 1; precision 1, recall 1/2, F1 2/3. loser: gold b on t2, no pred (fn 1).
+    assert scores["place"]["f1"] == pytest.approx(2 / 3) and scores["loser"]["recall"] == 0.0
+    # status: only t matches (same status): 1/1. No record is exact: record F1 0.
+    assert scores["status"] == {"accuracy": 1.0, "support": 1} and scores["record"]["f1"] == 0.0
+    assert article_counts(gold, gold)["record_tp"] == 2
+
+
+def test_event_record_shape():
+    ex = seed()
+    ev = next(e for e in ex.events if e.extent is not None)
+    rec = event_record(ex.text, ev, 0.93)
+    assert rec["extent"] == {"start": ev.extent.start, "end": ev.extent.end, "text": "more than 40 percent",
+                             "low": 40.0, "high": None}
+    assert rec["places"] == [{"start": ev.places[0].start, "end": ev.places[0].end, "text": "Albu Kamal"}]
+    s, e = rec["sentence"]["start"], rec["sentence"]["end"]
+    assert ex.text[s:e].startswith("“IS (Daesh) started") and rec["score"] == 0.93 and rec["status"] == "asserted"
+
+
+# ---- the learned linker, trained on a tiny model ------------------------------
+
+
+def _tiny_run(tokenizer, directory: Path) -> Path:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, num_labels=len(TAGS), id2label=ID2TAG, label2id=TAG2ID)
+    BertForTokenClassification(config).eval().save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def test_linker_trains_saves_loads_and_serves(tokenizer, tmp_path):
+    run = _tiny_run(tokenizer, tmp_path / "run")
+    ex = seed()
+    # The seed as train and as dev (a tiny model learns something from 11 events; the test checks the plumbing).
+    examples = [Example("a", ex.text, ex.spans, {}, ex.events), Example("b", ex.text, ex.spans, {}, ex.events)]
+    settings = train_linker(run, examples, lambda e: "train" if e.id == "a" else "dev", seed=0)
+    assert (run / "linker" / "linker.safetensors").is_file() and settings["n_train_triggers"] == 11
+    assert 0.0 <= settings["dev_gold_spans"]["record"]["f1"] <= 1.0
+    linker = EventLinker.from_dir(run)
+    tagger = SpanTagger.from_pretrained(run, device="cpu", max_length=64, stride=16)
+    (states, words), = tagger.word_states([ex.text])
+    assert states.shape == (len(words), 32)
+    linked = linker.link(ex.text, ex.spans, states, words)
+    assert [e.trigger for e, _ in linked] == [e.trigger for e in ex.events]
+    assert all(e.status in ("asserted", "claimed", "denied", "attempted", "planned") and 0 <= s <= 1 for e, s in linked)
+    # The tagger's own forward pass gives the same states as word_states (one pass for spans and events).
+    (out,) = tagger.predict_events([ex.text], linker="model")
+    assert set(out) == {"spans", "events"} and out["spans"] == tagger.predict([ex.text])[0]
+
+
+def test_cli_events_and_table(tokenizer, tmp_path):
+    run = _tiny_run(tokenizer, tmp_path / "run")
+    ex = seed()
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "seed", "text": ex.text}) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert cli_main(["predict", "--model", str(run), "--input", str(src), "--output", str(out), "--no-progress",
+                     "--events", "rules", "--max-length", "64", "--stride", "16"]) == 0
+    (line,) = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert isinstance(line["events"], list) and isinstance(line["spans"], list)
+    assert cli_main(["predict", "--model", str(run), "--input", str(src), "--output", str(tmp_path / "o2.jsonl"),
+                     "--no-progress", "--events", "model"]) == 2  # no linker in this run: a clear refusal
+    # export-events: a record with two places gives two rows; a line without events is a located error.
+    rec = event_record(ex.text, [e for e in ex.events if len(e.places) == 3][0])
+    events_file = tmp_path / "events.jsonl"
+    events_file.write_text(json.dumps({"id": "seed", "spans": [], "events": [rec]}) + "\n", encoding="utf-8")
+    table = tmp_path / "events.csv"
+    assert cli_main(["export-events", "--input", str(events_file), "--output", str(table)]) == 0
+    rows = list(csv.DictReader(table.open(encoding="utf-8")))
+    assert [r["place"] for r in rows] == ["Mosul", "Raqqa", "Deir Ezzor"] and {r["loser"] for r in rows} == {"IS"}
+    assert cli_main(["export-events", "--input", str(events_file), "--output", str(table)]) == 2  # exists
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "spans": []}\n', encoding="utf-8")
+    assert cli_main(["export-events", "--input", str(bad), "--output", str(tmp_path / "t.csv")]) == 1
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_rule_events_never_point_outside_the_spans():
+    ex = seed()
+    spans = set(ex.spans)
+    for event, _ in rule_events(ex.text, ex.spans):
+        for s in (event.taker, event.loser, event.extent, *event.places):
+            assert s is None or s in spans
+    assert np.isfinite([score for _, score in rule_events(ex.text, ex.spans)]).all()
