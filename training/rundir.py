@@ -191,8 +191,12 @@ def _load_weights_only(file: Path) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1] if text and "Weights only load failed" in text[0] else (text[0] if text else type(exc).__name__)
+    """The informative part of a long library message: torch's offending global, else the first sentence."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [line for line in lines if "Unsupported global" in line or "Unsupported operand" in line]
+    if named:
+        return named[0].split(" We recommend")[0]
+    return lines[0].split(". ")[0] if lines else type(exc).__name__
 
 
 # --- the best model and the run's records ------------------------------------------------
