@@ -231,7 +231,8 @@ class SpanTagger:
         return results
 
     def predict_events(
-        self, texts: Sequence[str], batch_size: int | None = None, chunk_size: int = 256, linker: str = "auto"
+        self, texts: Sequence[str], batch_size: int | None = None, chunk_size: int = 256, linker: str = "auto",
+        with_states: bool = False,
     ) -> list[dict[str, Any]]:
         """Spans and event records of every text: ``{"spans": [...], "events": [...]}`` in input order.
 
@@ -239,25 +240,26 @@ class SpanTagger:
         ``"rules"`` (:mod:`inference.event_rules`) or ``"auto"`` (the model
         if the run has one, else the rules). The linker reads the same
         forward pass as the spans (its last hidden states), so events cost
-        no second pass of the encoder.
+        no second pass of the encoder. ``with_states`` also returns each text's
+        word states and words (``"states"``, ``"words"``), for evaluation.
         """
         from inference.event_rules import rule_events
         from inference.events import event_record, sentences
 
         learned = self.load_linker(linker)
         results: list[dict[str, Any]] = [{} for _ in texts]
-        for i, text, decoded, states in self._tag(texts, batch_size, chunk_size, states=learned is not None):
+        want_states = learned is not None or with_states
+        for i, text, decoded, states in self._tag(texts, batch_size, chunk_size, states=want_states):
             spans = [s for s, _ in decoded]
-            if learned is not None:
-                words = Words.of(text).pairs()
-                events = learned.link(text, spans, states, words)
-            else:
-                events = rule_events(text, spans)
+            words = Words.of(text).pairs() if want_states else []
+            events = learned.link(text, spans, states, words) if learned is not None else rule_events(text, spans)
             bounds = sentences(text)
             results[i] = {
                 "spans": [_span_dict(text, s, score) for s, score in decoded],
                 "events": [event_record(text, ev, score, bounds) for ev, score in events],
             }
+            if with_states:
+                results[i].update(states=states, words=words)
         return results
 
     def word_states(self, texts: Sequence[str], batch_size: int | None = None,

@@ -53,11 +53,20 @@ DEFAULTS: dict[str, Any] = {
         "linear_kernel": "auto",
         "tracker": None,  # None | "tensorboard" | any accelerate tracker name
     },
+    "events": {
+        # Train the event linker (training/train_linker.py) after the tagger, when the corpus has event links.
+        "linker": True,
+    },
+    "eval": {
+        "decoding": "viterbi",  # the decoder of the test/stress reports: viterbi | argmax (both are reported)
+        "bootstrap": 1000,  # resamples for the 95% intervals of the reports
+    },
 }
 
 _CHOICES = {
     ("train", "mixed_precision"): ("no", "bf16", "fp16"),
     ("train", "linear_kernel"): ("auto", "onednn", "default"),
+    ("eval", "decoding"): ("viterbi", "argmax"),
 }
 _POSITIVE = {
     ("data", "max_length"),
@@ -71,6 +80,7 @@ _POSITIVE = {
 }
 _NON_NEGATIVE = {
     ("data", "stride"),
+    ("eval", "bootstrap"),
     ("optim", "weight_decay"),
     ("optim", "warmup_ratio"),
     ("optim", "max_grad_norm"),

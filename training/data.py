@@ -86,13 +86,19 @@ def model_columns(dataset: Dataset) -> Dataset:
 def build_loaders(
     tokenizer: Any, splits: dict[str, Sequence[Example]], config: dict[str, Any], pad_to_multiple_of: int | None
 ) -> tuple[dict[str, Dataset], LengthGroupedBatchSampler, dict[str, DataLoader]]:
-    """Window datasets, the train sampler and one loader per split (dev and test sorted by length)."""
+    """Window datasets, the train sampler and one loader per split (train, then the others sorted by length).
+
+    The held-out test and stress splits are not windowed here: the run
+    evaluates them at the end with :class:`inference.SpanTagger`, as users do.
+    """
     dcfg, tcfg = config["data"], config["train"]
     data = {
         s: build_dataset(tokenizer, exs, dcfg["max_length"], dcfg["stride"], dcfg["label_all_tokens"])
         for s, exs in splits.items()
     }
-    data["dev"], data["test"] = data["dev"].sort("length"), data["test"].sort("length")
+    for s in data:
+        if s != "train":
+            data[s] = data[s].sort("length")
     collator = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
     sampler = LengthGroupedBatchSampler(
         data["train"]["length"], tcfg["batch_size"], tcfg["seed"], shuffle=True, group=50 if tcfg["group_by_length"] else 1
@@ -103,7 +109,7 @@ def build_loaders(
         return torch.Generator().manual_seed(tcfg["seed"])
 
     loaders = {"train": DataLoader(model_columns(data["train"]), batch_sampler=sampler, collate_fn=collator, generator=generator())}
-    for s in ("dev", "test"):
+    for s in (s for s in data if s != "train"):
         loaders[s] = DataLoader(
             model_columns(data[s]), batch_size=tcfg["eval_batch_size"], collate_fn=collator, generator=generator()
         )

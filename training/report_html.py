@@ -108,6 +108,9 @@ def render_html(report: Mapping[str, Any], gold: Sequence[Example], predicted: M
         "<p>Dashed red outline: a predicted span that is not an exact gold match (false positive) or a gold span "
         "not predicted exactly (false negative); hover for the reason.</p>",
     ]
+    from training.report_events import EVENT_CSS, events_html  # it builds on report_md's helpers
+
+    body.append(events_html(report, gold))
     for i, ex in enumerate(gold):
         preds = predicted.get(ex.id, ())
         fn = _status(errors, "false_negatives", "fn", ex.id)
@@ -120,5 +123,5 @@ def render_html(report: Mapping[str, Any], gold: Sequence[Example], predicted: M
         )
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+        f"<style>{CSS}{EVENT_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )

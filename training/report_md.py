@@ -73,6 +73,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         table(["label", *spans], [[label, *(spans[s]["per_label"][label]["f1"] for s in spans)] for label in LABELS])
     )
 
+    from training.report_events import decoding_markdown, events_markdown  # they build on this module's table()
+
+    out.append(decoding_markdown(report))
+    out.append(events_markdown(report))
+
     errors = report["errors"]
     axis = errors["confusion"]["axis"]
     out.append("\n## Confusion (rows: gold type, columns: predicted type, overlapping spans; O: none)\n\n")

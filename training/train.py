@@ -21,7 +21,6 @@ if not __package__:  # run by path (`accelerate launch training/train.py`): impo
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
-import json
 import math
 import os
 import shutil
@@ -38,11 +37,10 @@ from inference.kernels import use_fast_linear
 from training import rundir
 from training.backbone import BackboneNotFound, build_model, resolve_backbone
 from training.config import ConfigError, load_config
-from training.corpus import CorpusError, load_corpus, split_examples
+from training.corpus import SPLITS, CorpusError, load_corpus, split_examples
 from training.data import build_loaders, decode_dataset, predict
-from training.model_card import write_model_card
+from training.finish import finish_run
 from training.optim import build_optimizer
-from training.reports import write_report
 from training.rundir import RunDirError, RunState
 from training.scoring import score
 from training.stopping import StopRequest, launched_by_accelerate, stop_with_parent
@@ -124,7 +122,7 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
     backbone = resolve_backbone(config["model"])
     tcfg, dcfg, ocfg = config["train"], config["data"], config["optim"]
     check_tracker(tcfg["tracker"])
-    splits = {s: split_examples(examples, s) for s in ("train", "dev", "test")}
+    splits = {s: split_examples(examples, s) for s in ("train", "dev")}  # test and stress: finish_run
     empty = [s for s, exs in splits.items() if not exs]
     if empty:
         raise ConfigError(f"config key 'data.corpus': {dcfg['corpus']} has no article in split(s) {empty}")
@@ -170,8 +168,8 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
     if tcfg["max_steps"]:
         total_steps = min(total_steps, tcfg["max_steps"])
     optimizer, scheduler = build_optimizer(model, ocfg, total_steps)
-    model, optimizer, train_loader, dev_loader, test_loader, scheduler = accelerator.prepare(
-        model, optimizer, loaders["train"], loaders["dev"], loaders["test"], scheduler
+    model, optimizer, train_loader, dev_loader, scheduler = accelerator.prepare(
+        model, optimizer, loaders["train"], loaders["dev"], scheduler
     )
     state = RunState()
     if checkpoint is not None:
@@ -281,22 +279,15 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
     finally:
         progress.close()
 
-    # --- test evaluation of the best model ------------------------------------------------
-    from safetensors.torch import load_file
-
-    accelerator.unwrap_model(model).load_state_dict(load_file(str(out / "model.safetensors")))
-    test_pred = decode_dataset(splits["test"], data["test"], predict(model, test_loader, accelerator))
+    # --- the event linker, then test and stress as a user's SpanTagger sees them -------------
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         meta = rundir.run_metadata(config, accelerator, state, time.time() - started, onednn)
-        report = write_report(
-            out / "report", splits["test"], test_pred, title=f"{out.name}: test split", extra={"run": meta}, overwrite=True
-        )
-        test_scores = json.loads(report["json"].read_text(encoding="utf-8"))
-        meta["test_micro_f1"] = test_scores["micro_f1"]
         meta["dev_best_micro_f1"] = state.best_f1
-        rundir.write_run_json(out, meta)
-        write_model_card(out, config, test_scores, {s: len(e) for s, e in splits.items()}, meta)
-        accelerator.print(f"test micro-F1 {test_scores['micro_f1']:.4f}; run written to {out}")
+        sizes = {s: len(split_examples(examples, s)) for s in SPLITS}
+        summaries = finish_run(out, config, examples, meta, sizes)
+        test = summaries.get("test", {}).get("micro_f1")
+        accelerator.print(f"test micro-F1 {test:.4f}; run written to {out}" if test is not None else f"run written to {out}")
     accelerator.end_training()
     return 0
 
