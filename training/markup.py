@@ -23,7 +23,8 @@ CONTROL_CHANGE span lists its event's roles by those names::
 ``places=a,b`` lists several places; a name may be used before it is given
 and anywhere in the article (a pronoun's taker is the party's nearest named
 mention). An article whose triggers carry no ``status=`` has no event
-annotation (``events`` is absent); once one does, every trigger must.
+annotation (``events`` is absent); once one does, every trigger must. An
+article without triggers has an empty ``events`` list.
 """
 
 from __future__ import annotations
@@ -180,9 +181,13 @@ def _read_links(match: regex.Match, span: Span, where: tuple[int, int], names: d
 def _resolve_links(spans: list[Span], names: dict[str, Span],
                    links: list[tuple[Span, dict[str, str], tuple[int, int]]],
                    errors: list[MarkupError], name: str) -> list[dict] | None:
-    """The article's events as JSON records (``None`` if it has none), resolving span names."""
+    """The article's events as JSON records, resolving span names.
+
+    ``None`` (not annotated) when it has triggers but none carries attributes;
+    an article without any CONTROL_CHANGE has the empty list: its events are known.
+    """
     if not links:
-        return None
+        return None if any(s.label == TRIGGER_LABEL for s in spans) else []
     events = []
     for trigger, values, (line, col) in links:
         record: dict = {"trigger": [trigger.start, trigger.end], "status": values.get("status")}
