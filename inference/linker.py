@@ -8,7 +8,9 @@ position and cue features, and the rule baseline's choice
 (:mod:`inference.event_rules`), so the linker learns where the rules are
 right and where context says otherwise. A small MLP gives each pair a
 distribution over ``none/taker/loser/place/extent`` (masked by the
-candidate's label), and a second MLP gives the trigger's status.
+candidate's label), and a second MLP gives the trigger's status. The pair's
+vector is ``[trigger, candidate, trigger * candidate, mean of the words
+between them, hand features]``.
 
 Inference is numpy only (weights in ``linker/linker.safetensors``, settings
 in ``linker/linker.json``), so it runs beside either backend;
@@ -115,6 +117,16 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
 
     spans = sorted(spans)
     bounds = sentences(text) or [(0, len(text))]
+    starts = np.asarray([s for s, _ in words], dtype=np.int64)
+    csum = np.vstack([np.zeros((1, word_vecs.shape[1]), np.float32), np.cumsum(word_vecs, 0, dtype=np.float32)])
+
+    def between(a: Span, b: Span) -> np.ndarray:
+        """Mean state of the words strictly between two spans (what links them: "fell to", "from", "said")."""
+        lo_end, hi_start = (a.end, b.start) if a.end <= b.start else (b.end, a.start)
+        lo = int(np.searchsorted(starts, lo_end, side="left"))
+        hi = int(np.searchsorted(starts, hi_start, side="left"))
+        return (csum[hi] - csum[lo]) / (hi - lo) if hi > lo else np.zeros(word_vecs.shape[1], np.float32)
+
     sent_of = {s: sentence_of(bounds, s.start) for s in spans}
     vec = span_vectors(word_vecs, words, spans)
     rules = {e.trigger: e for e, _ in rule_events(text, spans)}
@@ -130,10 +142,10 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
         for cand in cands:
             same = [s for s in cands if s.label == cand.label]
             lo, hi = (trig.end, cand.start) if cand.start >= trig.end else (cand.end, trig.start)
-            between = sum(1 for s in same if s.start >= lo and s.end <= hi)
-            hand = _hand(text, trig, cand, t_sent - sent_of[cand], between, between == 0,
+            n_between = sum(1 for s in same if s.start >= lo and s.end <= hi)
+            hand = _hand(text, trig, cand, t_sent - sent_of[cand], n_between, n_between == 0,
                          _rule_role(rule, cand), direction)
-            rows.append(np.concatenate([vec[trig], vec[cand], vec[trig] * vec[cand], hand]))
+            rows.append(np.concatenate([vec[trig], vec[cand], vec[trig] * vec[cand], between(trig, cand), hand]))
             m = np.zeros(len(ROLE_CLASSES), dtype=bool)
             m[list(ALLOWED[cand.label])] = True
             masks.append(m)
@@ -141,7 +153,7 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
             lo_w = [i for i, (s, _) in enumerate(words) if bounds[t_sent][0] <= s < bounds[t_sent][1]]
             sentence_vecs[t_sent] = word_vecs[lo_w].mean(0) if lo_w else np.zeros(word_vecs.shape[1], np.float32)
         status = np.concatenate([vec[trig], sentence_vecs[t_sent], _status_cues(rule)])
-        dim = 3 * word_vecs.shape[1] + n_hand_features()
+        dim = 4 * word_vecs.shape[1] + n_hand_features()
         out.append(Pairs(trig, cands, np.asarray(rows, dtype=np.float32).reshape(-1, dim),
                          np.asarray(masks, dtype=bool).reshape(-1, len(ROLE_CLASSES)), status.astype(np.float32), rule))
     return out
