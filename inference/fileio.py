@@ -149,6 +149,66 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
         yield lineno, value, error
 
 
+_JSON_WS = frozenset(" \t\n\r")
+
+
+def iter_json_array(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
+    """``(line number, value, error)`` for each element of a file holding one JSON array (Label Studio's export).
+
+    The line is where the element starts, so a message points into a
+    pretty-printed export. Elements are checked like :func:`parse_json_line`
+    (lone surrogates refused); a syntax error ends the reading with one error
+    naming its line, as JSON has no point to resume from. A file that cannot be
+    opened raises :class:`OSError` for the caller to report.
+    """
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        yield raw.count(b"\n", 0, exc.start) + 1, None, f"invalid UTF-8 at byte {exc.start + 1} of the file"
+        return
+    decoder = json.JSONDecoder()
+
+    def skip(pos: int) -> int:
+        while pos < len(text) and text[pos] in _JSON_WS:
+            pos += 1
+        return pos
+
+    pos = skip(0)
+    if not text.startswith("[", pos):
+        yield text.count("\n", 0, pos) + 1, None, "invalid JSON: expected an array ('[')"
+        return
+    pos, line, counted = skip(pos + 1), 1, 0
+    expect_value = not text.startswith("]", pos)
+    while expect_value:
+        line, counted = line + text.count("\n", counted, pos), pos
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            yield exc.lineno, None, f"invalid JSON: {exc.msg} at column {exc.colno}"
+            return
+        except RecursionError:
+            yield line, None, "invalid JSON: nested too deeply"
+            return
+        except ValueError as exc:
+            yield line, None, f"invalid JSON: {exc}"
+            return
+        bad = _find_surrogate(value)
+        if bad is not None:
+            yield line, None, f"invalid text: lone surrogate U+{ord(bad):04X} (not a character)"
+        else:
+            yield line, value, None
+        pos = skip(end)
+        expect_value = text.startswith(",", pos)
+        if expect_value:
+            pos = skip(pos + 1)
+        elif not text.startswith("]", pos):
+            yield text.count("\n", 0, pos) + 1, None, "invalid JSON: expected ',' or ']' after an element"
+            return
+    if skip(pos + 1) != len(text):
+        yield text.count("\n", 0, pos) + 1, None, "invalid JSON: extra data after the array"
+
+
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested mapping -> ``{"a.b.c": value}``; lists and empty mappings are kept as values."""
     out: dict[str, Any] = {}
