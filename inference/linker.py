@@ -37,8 +37,10 @@ ROLE_CLASSES = ("none", "taker", "loser", "place", "extent")
 #: Which role classes a candidate of each label may take.
 ALLOWED = {"ACTOR": (0, 1, 2), "LOCATION": (0, 3), "PERCENT": (0, 4)}
 CUES = ("by", "from", "to", "of", "in", "(", "said", "says", "against", "for")
-#: Sentences before the trigger's that still give candidates.
+#: Sentences before the trigger's that give all their spans as candidates; before them, only the last
+#: few parties and places (where a pronoun's party or "the town" is named).
 CONTEXT_SENTENCES = 2
+FAR_ACTORS, FAR_PLACES = 3, 2
 LINKER_DIR = "linker"
 
 
@@ -134,8 +136,12 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
     out = []
     for trig in (s for s in spans if s.label == TRIGGER_LABEL):
         t_sent = sent_of[trig]
-        # Roles are filled from the trigger's sentence or the ones before it (GUIDELINES, "Which mention").
+        # Roles are filled from the trigger's sentence or the ones before it (GUIDELINES, "Which mention"),
+        # and a pronoun or "the town" may reach further back: the last few parties and places before that too.
         cands = [s for s in spans if s.label in ALLOWED and 0 <= t_sent - sent_of[s] <= CONTEXT_SENTENCES]
+        earlier = [s for s in spans if sent_of[s] < t_sent - CONTEXT_SENTENCES]
+        cands = ([s for s in earlier if s.label == "ACTOR"][-FAR_ACTORS:]
+                 + [s for s in earlier if s.label == "LOCATION"][-FAR_PLACES:] + cands)
         rule = rules[trig]
         direction = _direction(text[trig.start : trig.end])
         rows, masks = [], []
