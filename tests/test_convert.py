@@ -237,3 +237,11 @@ def test_hf_layout_and_refusals(tmp_path, corpus):
     assert sum(len(s) for s in load_from_disk(str(out / "dataset")).values()) < sum(len(s) for s in ds.values())
     with pytest.raises(CorpusError, match="no text for this article"):
         hf.read(out, {})
+
+
+def test_truncated_label_studio_export_names_the_line(tmp_path, capsys):
+    export = tmp_path / "export.json"
+    export.write_text('[\n  {"data": {"text": "Kunduz fell.", "id": "a"}, "annotations": []},\n  {"data": {"text": "x"\n')
+    assert main(["import", "label-studio", str(export), "--output", str(tmp_path / "out.jsonl")]) == 1
+    assert f"{export}:4: invalid JSON: " in capsys.readouterr().err
+    assert not (tmp_path / "out.jsonl").exists()
