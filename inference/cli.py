@@ -84,7 +84,7 @@ def tag_units(tagger: Any, units: Iterator[Unit], writer: ResumableWriter, lo: i
             flush()
 
 
-def load_tagger(args: argparse.Namespace, linear_kernel: str) -> Any:
+def load_tagger(args: argparse.Namespace, linear_kernel: str, precision: str | None = None) -> Any:
     """The model of ``--model``; a model directory that cannot be used is a one-line refusal."""
     from inference.tagger import SpanTagger
 
@@ -92,7 +92,7 @@ def load_tagger(args: argparse.Namespace, linear_kernel: str) -> Any:
         tagger = SpanTagger.from_pretrained(
             args.model, device=args.device, backend=args.backend, num_threads=args.threads,
             max_length=args.max_length, stride=args.stride, onnx_file=args.onnx_file, streams=args.streams,
-            linear_kernel=linear_kernel, decoding=args.decoding,
+            linear_kernel=linear_kernel, decoding=args.decoding, precision=precision or args.precision,
         )
         if args.events:
             tagger.load_linker(args.events)  # a missing or unreadable linker is refused before any tagging
@@ -127,10 +127,14 @@ def predict_command(args: argparse.Namespace) -> int:
         held.callback(writer.close)
         if not writer.complete:
             show = (index == 0 or not launched) and not args.no_progress
-            # a resumed run keeps the matrix products "auto" chose, so its lines match an uninterrupted run's bits
+            # a resumed run keeps the matrix products and precision "auto" chose, so its lines match an
+            # uninterrupted run's bits (even if the machine, or the run's bf16 check, changed meanwhile)
             kernel = writer.settings.get("linear_kernel") if args.linear_kernel == "auto" else None
-            tagger = load_tagger(args, kernel if kernel in ("onednn", "default") else args.linear_kernel)
+            precision = writer.settings.get("precision") if args.precision == "auto" else None
+            tagger = load_tagger(args, kernel if kernel in ("onednn", "default") else args.linear_kernel,
+                                 precision if precision in ("fp32", "bf16") else None)
             writer.settings["linear_kernel"] = tagger.linear_kernel
+            writer.settings["precision"] = tagger.precision
             tag_units(tagger, inputs.units(), writer, lo, hi, args, show)
         n_errors = writer.finish(publish_errors=args.skip_bad)
     if not merge_here:
@@ -212,7 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="batches run at once, sharing the threads (default: 2 for torch on a CPU, else 1)")
     # the choices of inference.kernels.MODES, not imported here: that module needs torch
     p.add_argument("--linear-kernel", choices=("auto", "onednn", "default"), default="auto",
-                   help="torch CPU matrix products: oneDNN where it is faster (auto), always, or never")
+                   help="torch CPU matrix products: oneDNN where the CPU is known to run it faster (auto: AMD "
+                        "with AVX-512), always, or never")
+    # the choices of inference.precision.PRECISIONS
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="torch backend precision: bf16 where the hardware has native bf16 and the run's own "
+                        "bf16 check passed (auto), always (refused without native bf16), or fp32")
     p.add_argument("--decoding", choices=("viterbi", "argmax"), default="viterbi",
                    help="per-word tags: BIO-constrained Viterbi (default) or plain argmax (for comparison)")
     p.add_argument("--events", nargs="?", const="auto", choices=("auto", "model", "rules"), default=None,

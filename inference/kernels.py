@@ -1,48 +1,107 @@
-"""oneDNN matrix products for ``nn.Linear`` layers on CPUs where they beat the default BLAS.
+"""oneDNN matrix products for ``nn.Linear`` layers, chosen from the CPU and the torch build, never by timing.
 
-PyTorch's CPU wheels run ``nn.Linear`` through MKL. On AMD CPUs MKL does not
-use its fastest code paths: on the project's 2-core AMD EPYC (AVX-512) an
-fp32 ``(2048 x 384) @ (384 x 1536)`` took 12 ms through MKL and 6 ms through
-oneDNN (``torch.ops.mkldnn._linear_pointwise``, the kernel torch.compile
-itself emits for CPU linears), which made the MiniLM forward pass 1.7x and
-an isolated training step 1.37x faster (1.14x over a whole
-``scripts/bench_train.py`` run, where dropout masks take their share). Where
-MKL is as fast, ``auto`` keeps it.
+PyTorch's x86 CPU wheels run fp32 ``nn.Linear`` through MKL, which takes its
+fastest code paths only on Intel CPUs. On AMD CPUs with AVX-512, oneDNN
+(``torch.ops.mkldnn._linear_pointwise``) ran an fp32 ``(2048 x 384) @
+(384 x 1536)`` faster: 2x on one 2-core EPYC (12 ms against 6 ms), 1.18x on
+another (207 against 176 GFLOP/s). torch.compile does not do this for us:
+inductor's CPU fusion packs fp32 linears into MKL's ``mkl._mkl_linear`` on
+MKL builds, and emits ``_linear_pointwise`` only for bf16/fp16 weights
+(autocast), aarch64/ACL, AOT or dynamic batch sizes (PyTorch's own tests
+expect it only under bf16/fp16 autocast).
 
-:func:`use_fast_linear` swaps a model's ``nn.Linear`` modules for
-:class:`OneDNNLinear` (same parameters, same ``state_dict``, fp32 results
-equal to rounding) when the kernel is there and, with ``"auto"``, only if a
-quick timing on this machine shows it faster. Training uses it too: the
-backward pass is two more oneDNN products. Anything that is not fp32 on the
-CPU (GPUs, autocast) goes through ``F.linear`` as before.
+The choice, :func:`choose_kernel`, is a rule, so that two runs of one config
+on one machine make the same one whatever the load (and give the same bits):
 
-Written here rather than taken from a library because the libraries that did
-this (intel-extension-for-pytorch) are for Intel CPUs and far heavier than
+* not a CPU model, a torch build without oneDNN, a ``_linear_pointwise``
+  whose signature is not the one this module calls, or one that fails the
+  start-up self-test (:func:`onednn_works`): ``"default"``;
+* an AMD CPU (``AuthenticAMD``) with ``avx512f``: ``"onednn"`` for
+  prediction; for training ``"onednn-forward"``: the forward product by
+  oneDNN, the backward products by ATen's ``mm`` exactly as ``F.linear``'s
+  (the full oneDNN backward, ``"onednn"``, needs transposed copies of the
+  gradient, input and weight; it measured 0.80x the default kernels' training
+  throughput on the second EPYC above, and 1.14x on the first, so it is an
+  opt-in);
+* anything else (Intel, where MKL is at home; AMD without AVX-512; ARM):
+  ``"default"``, as measured nowhere faster.
+
+Swapped layers keep their parameters and ``state_dict``; fp32 results equal
+``F.linear``'s to rounding. Anything that is not fp32 on the CPU (GPUs,
+autocast, other dtypes, empty inputs) goes through ``F.linear``.
+
+Written here rather than taken from a library because the library that did
+this (intel-extension-for-pytorch) is for Intel CPUs and far heavier than
 one autograd function.
 """
 
 from __future__ import annotations
 
-import time
+import functools
+import warnings
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODES = ("auto", "onednn", "default")
-#: ``auto`` switches only for a clear win: timings on a loaded machine wobble by a few percent.
-AUTO_MIN_SPEEDUP = 1.15
+from inference.precision import CpuInfo, cpu_info
+
+MODES = ("auto", "onednn", "onednn-forward", "default")
+#: What a mode resolves to: the names recorded in run.json, checkpoints and prediction state.
+KERNELS = ("onednn", "onednn-forward", "default")
+#: ``torch.ops.mkldnn._linear_pointwise``'s schema as this module calls it (torch 2.13's).
+EXPECTED_SIGNATURE = ("mkldnn::_linear_pointwise(Tensor X, Tensor W, Tensor? B, str attr, Scalar?[] scalars, "
+                      "str? algorithm) -> Tensor Y")
 
 
 def onednn_available() -> bool:
-    """Whether this torch build has oneDNN and its linear kernel."""
-    return bool(torch.backends.mkldnn.is_available()) and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    """Whether this torch build has oneDNN and a ``_linear_pointwise`` with the expected signature."""
+    if not torch.backends.mkldnn.is_available() or not hasattr(torch.ops.mkldnn, "_linear_pointwise"):
+        return False
+    try:
+        signature = str(torch.ops.mkldnn._linear_pointwise.default._schema)
+    except (AttributeError, RuntimeError):
+        return False
+    return signature == EXPECTED_SIGNATURE
 
 
 def _mm_t(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``a @ b.T + bias`` for 2-D fp32 CPU tensors, by oneDNN."""
     return torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
+
+
+@functools.cache
+def onednn_works() -> bool:
+    """The kernel exists and gives ``F.linear``'s results on small fp32 matrices (once per process, ~1 ms).
+
+    Any exception, or a result not ``allclose`` to ``F.linear``'s, and the
+    swap is off: a private op may change meaning between torch releases.
+    """
+    if not onednn_available():
+        return False
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(9, 24, generator=gen)
+    w = torch.randn(16, 24, generator=gen)
+    b = torch.randn(16, generator=gen)
+    try:
+        with torch.no_grad():
+            cases = [(_mm_t(x, w, b), F.linear(x, w, b)), (_mm_t(x, w), F.linear(x, w)),
+                     (_mm_t(x.t().contiguous(), x.t().contiguous()), x.t() @ x)]
+            return all(got.shape == want.shape and bool(torch.allclose(got, want, rtol=1e-4, atol=1e-4))
+                       for got, want in cases)
+    except Exception:  # a changed op raises whatever its implementation raises
+        return False
+
+
+def choose_kernel(device_type: str = "cpu", training: bool = False, cpu: CpuInfo | None = None) -> str:
+    """The kernel ``auto`` means here: the rule of the module docstring, from the CPU and the torch build."""
+    cpu = cpu or cpu_info()
+    if device_type != "cpu" or cpu.vendor != "AuthenticAMD" or "avx512f" not in cpu.flags:
+        return "default"
+    if not onednn_works():
+        return "default"
+    return "onednn-forward" if training else "onednn"
 
 
 class _OneDNNLinearFunction(torch.autograd.Function):
@@ -70,56 +129,68 @@ class _OneDNNLinearFunction(torch.autograd.Function):
         return grad_x, grad_w, grad_b
 
 
+class _OneDNNForwardFunction(_OneDNNLinearFunction):
+    """The forward product by oneDNN, the backward ones by ATen's ``mm`` (strided views, no copies), as F.linear's."""
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x2, weight = ctx.saved_tensors
+        g2 = grad.reshape(-1, grad.shape[-1])
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = g2.mm(weight).view(ctx.input_shape)
+        if ctx.needs_input_grad[1]:
+            grad_w = g2.t().mm(x2)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = g2.sum(0)
+        return grad_x, grad_w, grad_b
+
+
 class OneDNNLinear(nn.Linear):
     """An ``nn.Linear`` whose fp32 CPU products run by oneDNN; anything else (and empty input) by ``F.linear``."""
 
+    _function: Any = _OneDNNLinearFunction
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or x.dtype != torch.float32 or self.weight.dtype != torch.float32 or not x.numel():
-            return F.linear(x, self.weight, self.bias)  # oneDNN refuses empty inputs
+        if (x.device.type != "cpu" or x.dtype != torch.float32 or self.weight.dtype != torch.float32
+                or not x.numel() or torch.is_autocast_enabled("cpu")):
+            return F.linear(x, self.weight, self.bias)  # oneDNN refuses empty inputs; autocast casts F.linear
         if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
-            return _OneDNNLinearFunction.apply(x, self.weight, self.bias)
+            return self._function.apply(x, self.weight, self.bias)
         x2 = x.reshape(-1, x.shape[-1])
         return _mm_t(x2, self.weight, self.bias).view(*x.shape[:-1], self.out_features)
 
 
-def _seconds(fn: Any, repeats: int = 3) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+class OneDNNForwardLinear(OneDNNLinear):
+    """:class:`OneDNNLinear` with the backward products of ``F.linear`` (the ``"onednn-forward"`` kernel)."""
+
+    _function = _OneDNNForwardFunction
 
 
-def onednn_speedup(in_features: int = 384, out_features: int = 1536, rows: int = 2048) -> float:
-    """How many times faster oneDNN runs an fp32 linear of this shape than ``F.linear`` here (~0.1 s)."""
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(rows, in_features, generator=gen)
-    w = torch.randn(out_features, in_features, generator=gen)
-    b = torch.randn(out_features, generator=gen)
-    with torch.no_grad():
-        return _seconds(lambda: F.linear(x, w, b)) / _seconds(lambda: _mm_t(x, w, b))
+_CLASSES = {"onednn": OneDNNLinear, "onednn-forward": OneDNNForwardLinear}
 
 
-def use_fast_linear(model: nn.Module, mode: str = "auto") -> bool:
-    """Swap ``model``'s ``nn.Linear`` layers for :class:`OneDNNLinear` in place; True if it did.
+def use_fast_linear(model: nn.Module, mode: str = "auto", training: bool = False,
+                    cpu: CpuInfo | None = None) -> str:
+    """Give ``model``'s ``nn.Linear`` layers the kernel ``mode`` resolves to, in place; return its name.
 
-    ``mode``: ``"onednn"`` always (if the kernel exists), ``"default"`` never,
-    ``"auto"`` when the model is on the CPU and oneDNN is at least
-    ``AUTO_MIN_SPEEDUP`` times faster on a linear of the model's own size.
+    ``mode``: ``"auto"`` (:func:`choose_kernel`, for ``training`` or
+    prediction), ``"onednn"``, ``"onednn-forward"`` or ``"default"``. A model
+    off the CPU, or one with no linear layer, keeps the default kernels; so
+    does one asked for oneDNN where :func:`onednn_works` says no (with a
+    warning). The name returned is what ran, for run records.
     """
     if mode not in MODES:
         raise ValueError(f"unknown linear kernel {mode!r}; expected one of {MODES}")
     linears = [m for m in model.modules() if type(m) is nn.Linear]
-    if mode == "default" or not linears or not onednn_available():
-        return False
-    if mode == "auto":
-        if any(p.device.type != "cpu" for p in model.parameters()):
-            return False
-        widest = max(linears, key=lambda m: m.weight.numel())
-        if onednn_speedup(widest.in_features, widest.out_features) < AUTO_MIN_SPEEDUP:
-            return False
+    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+    kernel = choose_kernel("cpu" if on_cpu else "other", training, cpu) if mode == "auto" else mode
+    if kernel == "default" or not linears or not on_cpu:
+        return "default"
+    if not onednn_works():
+        warnings.warn(f"linear kernel {mode!r}: this torch build's oneDNN linear is missing, has another "
+                      "signature or failed its self-test; using the default kernels", stacklevel=2)
+        return "default"
     for m in linears:
-        m.__class__ = OneDNNLinear  # same parameters and state_dict; only forward differs
-    return True
+        m.__class__ = _CLASSES[kernel]  # same parameters and state_dict; only forward (and backward) differ
+    return kernel

@@ -43,14 +43,24 @@ DEFAULT_STRIDE = 128
 MAX_WINDOW = 512
 BACKENDS = ("torch", "onnx")
 class TorchForward:
-    """The torch backend: the model's forward pass under ``inference_mode``."""
+    """The torch backend: the model's forward pass under ``inference_mode``, in fp32 or under bf16 autocast.
 
-    def __init__(self, model: Any, device: str | Any) -> None:
+    With ``precision="bf16"`` only the model runs under autocast: the logits
+    are cast back and the softmax (and any hidden states returned) are fp32.
+    """
+
+    def __init__(self, model: Any, device: str | Any, precision: str = "fp32") -> None:
         import torch
 
+        from inference.precision import autocast
+
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"unknown precision {precision!r}; expected fp32 or bf16")
         self.torch = torch
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
+        self.precision = precision
+        self._autocast = autocast
         self.threads = torch.get_num_threads()  # the caller's, shared out by start_stream
 
     def start_stream(self, streams: int) -> None:
@@ -71,7 +81,8 @@ class TorchForward:
         torch = self.torch
         with torch.inference_mode():
             tensors = {k: torch.from_numpy(v).to(self.device, non_blocking=True) for k, v in inputs.items()}
-            out = self.model(**tensors, output_hidden_states=self.states)
+            with self._autocast(self.device.type, self.precision):
+                out = self.model(**tensors, output_hidden_states=self.states)
             probs = out.logits.float().softmax(-1)
             if self.states:
                 probs = torch.cat([probs, out.hidden_states[-1].float()], dim=-1)
@@ -110,9 +121,10 @@ class SpanTagger:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.streams = streams
         self.batch_size = batch_size  # predict's default
-        #: The CPU matrix products chosen ("onednn" or "default"; None off the torch CPU backend), so that a
-        #: resumed run can ask for the same ones: "auto" times both, and the choice may flip under load.
+        #: The CPU matrix products chosen ("onednn" or "default"; None off the torch CPU backend) and the
+        #: precision ("fp32" or "bf16"; None off the torch backend), so that a resumed run can ask for the same.
         self.linear_kernel: str | None = None
+        self.precision: str | None = None
         self.decoding = decoding
         #: The run directory (for its event linker), set by :meth:`from_pretrained`.
         self.model_dir: Path | None = None
@@ -132,6 +144,7 @@ class SpanTagger:
         linear_kernel: str = "auto",
         batch_size: int | None = None,
         decoding: str = "viterbi",
+        precision: str = "auto",
     ) -> SpanTagger:
         """Load a run directory (model + tokenizer saved with ``save_pretrained``).
 
@@ -151,7 +164,10 @@ class SpanTagger:
         the other's matrix products). ONNX Runtime and GPUs default to 1
         (ONNX Runtime was 13% slower with two streams). ``linear_kernel``
         picks the torch backend's CPU matrix products (see
-        :func:`inference.kernels.use_fast_linear`). ``batch_size`` is
+        :func:`inference.kernels.use_fast_linear`), ``precision`` its
+        precision (``auto``, ``fp32`` or ``bf16``, see :mod:`inference.precision`;
+        bf16 runs its products in bf16 through autocast, so the kernel is then
+        the default one). ``batch_size`` is
         :meth:`predict`'s default: 8 full windows suit a CPU's caches (on
         the project's CPU, 8 ran 15% faster than 64), a GPU gets 64.
         """
@@ -179,6 +195,8 @@ class SpanTagger:
         if backend == "onnx":
             from inference.onnx_backend import OnnxForward, default_onnx_file
 
+            if precision not in ("auto", "fp32"):  # the ONNX file fixes its own precision
+                raise ValueError(f"precision {precision!r}: the ONNX backend takes auto or fp32 (bf16 is torch's)")
             streams = 1 if streams is None else streams
             per_stream = max(1, num_threads // streams) if num_threads and streams > 0 else None
             path = Path(onnx_file) if onnx_file else default_onnx_file(model_dir)
@@ -198,19 +216,22 @@ class SpanTagger:
             if streams is None:
                 streams = 2 if torch.device(device).type == "cpu" and torch.get_num_threads() >= 2 else 1
             from inference.kernels import use_fast_linear
+            from inference.precision import choose_precision
 
+            chosen, _ = choose_precision(precision, str(torch.device(device)), model_dir)
             with loading(f"{model_dir} (model weights)"):
                 model = AutoModelForTokenClassification.from_pretrained(model_dir)
             kernel = None
             if torch.device(device).type == "cpu":
-                kernel = "onednn" if use_fast_linear(model, linear_kernel) else "default"
-            forward = TorchForward(model, device)
+                kernel = use_fast_linear(model, "default" if chosen == "bf16" else linear_kernel)
+            forward = TorchForward(model, device, chosen)
             use_types = False  # BERT-style models default to all-zero token types
             if batch_size is None and torch.device(device).type != "cpu":
                 batch_size = 64
         tagger = cls(tokenizer, forward, max_length=max_length, stride=stride, use_token_type_ids=use_types,
                      streams=streams, batch_size=batch_size or 8, decoding=decoding)
         tagger.linear_kernel = kernel if backend == "torch" else None
+        tagger.precision = forward.precision if isinstance(forward, TorchForward) else None
         tagger.model_dir = model_dir
         return tagger
 

@@ -1,9 +1,8 @@
-"""oneDNN linear layers: the same numbers and gradients as nn.Linear, swapped in only when asked."""
+"""oneDNN linear layers: the same numbers and gradients as nn.Linear, chosen by a rule from the CPU, never by timing."""
 
 from __future__ import annotations
 
 import copy
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,7 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertForTokenClassification
 
-from inference.kernels import OneDNNLinear, onednn_available, onednn_speedup, use_fast_linear
+import inference.kernels as kernels
+from inference.kernels import (
+    OneDNNForwardLinear,
+    OneDNNLinear,
+    choose_kernel,
+    onednn_available,
+    onednn_works,
+    use_fast_linear,
+)
+from inference.precision import CpuInfo, parse_cpuinfo
 
 needs_onednn = pytest.mark.skipif(not onednn_available(), reason="this torch build has no oneDNN linear kernel")
 
@@ -23,14 +31,18 @@ def _tiny_bert(**kw) -> BertForTokenClassification:
     return BertForTokenClassification(config)
 
 
+AMD_AVX512 = CpuInfo("AuthenticAMD", frozenset({"avx2", "fma", "avx512f", "avx512bw", "avx512_bf16"}))
+
+
 @needs_onednn
+@pytest.mark.parametrize("cls", [OneDNNLinear, OneDNNForwardLinear])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("shape", [(5, 7), (2, 3, 7), (0, 7), (2, 0, 7)])
-def test_forward_and_gradients_match_nn_linear(shape, bias):
+def test_forward_and_gradients_match_nn_linear(shape, bias, cls):
     torch.manual_seed(1)
     reference = nn.Linear(7, 4, bias=bias)
     fast = copy.deepcopy(reference)
-    fast.__class__ = OneDNNLinear
+    fast.__class__ = cls
     x = torch.randn(*shape, requires_grad=True)
     x_ref = x.detach().clone().requires_grad_(True)
     out, out_ref = fast(x), reference(x_ref)
@@ -69,7 +81,7 @@ def test_other_dtypes_fall_back_to_f_linear():
 def test_swapped_model_keeps_its_state_dict_outputs_and_gradients():
     reference = _tiny_bert(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     fast = copy.deepcopy(reference)
-    assert use_fast_linear(fast, "onednn") is True
+    assert use_fast_linear(fast, "onednn") == "onednn"
     linears = [m for m in fast.modules() if isinstance(m, nn.Linear)]
     assert linears and all(type(m) is OneDNNLinear for m in linears)
     assert list(fast.state_dict()) == list(reference.state_dict())
@@ -89,40 +101,96 @@ def test_swapped_model_keeps_its_state_dict_outputs_and_gradients():
 
 def test_default_mode_changes_nothing_and_bad_modes_fail():
     model = _tiny_bert()
-    assert use_fast_linear(model, "default") is False
+    assert use_fast_linear(model, "default") == "default"
     assert all(type(m) is not OneDNNLinear for m in model.modules())
     with pytest.raises(ValueError, match="unknown linear kernel 'mkl'"):
         use_fast_linear(model, "mkl")
 
 
-@needs_onednn
-def test_auto_mode_follows_the_timing(monkeypatch):
-    import inference.kernels as kernels
-
-    monkeypatch.setattr(kernels, "onednn_speedup", lambda *a, **k: 1.0)
-    slow = _tiny_bert()
-    assert use_fast_linear(slow, "auto") is False
-    monkeypatch.setattr(kernels, "onednn_speedup", lambda *a, **k: 2.0)
-    fast = _tiny_bert()
-    assert use_fast_linear(fast, "auto") is True
-    assert type(fast.classifier) is OneDNNLinear
+def test_autocast_goes_through_f_linear():
+    """Under bf16 autocast the oneDNN fp32 product would silently bypass the cast: F.linear takes it."""
+    layer = nn.Linear(6, 3)
+    layer.__class__ = OneDNNLinear
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert layer(torch.randn(2, 6)).dtype == torch.bfloat16
 
 
-def test_speedup_is_the_best_default_time_over_the_best_onednn_time(monkeypatch):
-    """On a fake clock: a warm-up call each, then the fastest of three timed calls, default over oneDNN."""
-    import inference.kernels as kernels
+FAKE_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC
+flags\t\t: fpu sse2 avx2 fma avx512f avx512bw avx512vl avx512_bf16 avx512_vnni
 
-    clock = [0.0]
-    seconds = {"default": [5.0, 4.0, 2.0, 3.0], "onednn": [9.0, 1.0, 0.5, 2.0]}  # the first call is the warm-up
+processor\t: 1
+vendor_id\t: AuthenticAMD
+flags\t\t: fpu sse2 avx2 fma avx512f avx512bw avx512vl avx512_bf16 avx512_vnni
+"""
 
-    def costs(kind, real):
-        def run(*args):
-            clock[0] += seconds[kind].pop(0)
-            return real(*args)
-        return run
 
-    monkeypatch.setattr(kernels, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
-    monkeypatch.setattr(kernels, "F", SimpleNamespace(linear=costs("default", F.linear)))
-    monkeypatch.setattr(kernels, "_mm_t", costs("onednn", F.linear))
-    assert onednn_speedup(16, 32, rows=64) == 2.0 / 0.5
-    assert seconds == {"default": [], "onednn": []}
+@pytest.mark.parametrize(("vendor", "flags", "device", "training", "expected"), [
+    ("AuthenticAMD", {"avx2", "avx512f"}, "cpu", False, "onednn"),
+    ("AuthenticAMD", {"avx2", "avx512f"}, "cpu", True, "onednn-forward"),
+    ("AuthenticAMD", {"avx2", "fma"}, "cpu", False, "default"),  # Zen 2/3: no AVX-512
+    ("GenuineIntel", {"avx2", "avx512f", "amx_bf16"}, "cpu", False, "default"),  # MKL's home
+    ("", set(), "cpu", False, "default"),  # no /proc/cpuinfo (macOS, Windows)
+    ("AuthenticAMD", {"avx2", "avx512f"}, "cuda", False, "default"),
+])
+def test_kernel_choice_is_a_rule_of_the_cpu_flags(vendor, flags, device, training, expected, monkeypatch):
+    monkeypatch.setattr(kernels, "onednn_works", lambda: True)
+    cpu = CpuInfo(vendor, frozenset(flags))
+    assert {choose_kernel(device, training, cpu) for _ in range(5)} == {expected}
+
+
+def test_kernel_choice_reads_proc_cpuinfo_and_never_times_anything(monkeypatch):
+    cpu = parse_cpuinfo(FAKE_CPUINFO)
+    assert cpu.vendor == "AuthenticAMD" and "avx512f" in cpu.flags and cpu.native_bf16
+    assert cpu.describe()["flags"] == ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16"]
+
+    def no_clock():
+        raise AssertionError("the kernel choice must not time anything")
+
+    monkeypatch.setattr("time.perf_counter", no_clock)
+    monkeypatch.setattr(kernels, "onednn_works", lambda: True)
+    model = _tiny_bert()
+    assert use_fast_linear(model, "auto", cpu=cpu) == "onednn"
+    assert type(model.classifier) is OneDNNLinear
+    trained = _tiny_bert()
+    assert use_fast_linear(trained, "auto", training=True, cpu=cpu) == "onednn-forward"
+    assert type(trained.classifier) is OneDNNForwardLinear
+    intel = _tiny_bert()
+    assert use_fast_linear(intel, "auto", cpu=CpuInfo("GenuineIntel", cpu.flags)) == "default"
+    assert all(type(m) is nn.Linear for m in intel.modules() if isinstance(m, nn.Linear))
+
+
+def test_self_test_passes_on_this_build():
+    assert onednn_works() == onednn_available()
+
+
+@pytest.mark.parametrize("broken", ["wrong", "raises"])
+def test_a_broken_kernel_fails_the_self_test_and_falls_back_to_f_linear(broken, monkeypatch):
+    def wrong(a, b, bias=None):
+        return F.linear(a, b, bias) + 1.0
+
+    def raises(a, b, bias=None):
+        raise RuntimeError("mkldnn::_linear_pointwise: unexpected argument")
+
+    monkeypatch.setattr(kernels, "onednn_available", lambda: True)
+    monkeypatch.setattr(kernels, "_mm_t", {"wrong": wrong, "raises": raises}[broken])
+    kernels.onednn_works.cache_clear()
+    try:
+        assert onednn_works() is False
+        assert choose_kernel("cpu", False, AMD_AVX512) == "default"
+        model = _tiny_bert()
+        with pytest.warns(UserWarning, match="failed its self-test"):
+            assert use_fast_linear(model, "onednn") == "default"
+        assert all(type(m) is nn.Linear for m in model.modules() if isinstance(m, nn.Linear))
+    finally:
+        kernels.onednn_works.cache_clear()
+
+
+def test_a_changed_signature_is_not_used(monkeypatch):
+    monkeypatch.setattr(kernels, "EXPECTED_SIGNATURE", "mkldnn::_linear_pointwise(Tensor X) -> Tensor Y")
+    kernels.onednn_works.cache_clear()
+    try:
+        assert onednn_available() is False and onednn_works() is False
+    finally:
+        kernels.onednn_works.cache_clear()

@@ -41,15 +41,19 @@ DEFAULTS: dict[str, Any] = {
         "grad_accum": 1,
         "eval_batch_size": 32,
         "seed": 42,
-        "mixed_precision": "no",  # no | bf16 | fp16; for GPUs: a CPU run stays fp32 (see train.py)
+        # no | bf16 | fp16. On a CPU only bf16 runs, and only where bf16 is native (avx512_bf16 or amx_bf16;
+        # an opt-in: accelerate's CPU autocast); otherwise a CPU run stays fp32 (see train.py).
+        "mixed_precision": "no",
         "group_by_length": True,
         "early_stopping_patience": 3,  # dev evaluations without a better micro-F1
         "checkpoint_every": 0,  # optimizer steps between save_state checkpoints; 0 = each epoch end only
         "keep_checkpoints": 2,
         "max_steps": 0,  # stop after this many optimizer steps (0 = no limit), for smoke runs
         "num_threads": 0,  # torch CPU threads; 0 = torch's default
-        # CPU matrix products of the Linear layers: oneDNN where a quick timing shows it faster
-        # (auto), always (onednn) or never (default); see inference/kernels.py. GPUs ignore it.
+        # CPU matrix products of the Linear layers: chosen from the CPU and the torch build (auto: the
+        # oneDNN forward on AMD CPUs with AVX-512, else default), oneDNN forward and backward (onednn),
+        # the oneDNN forward only (onednn-forward) or never (default); see inference/kernels.py. A run
+        # keeps its choice on resume; GPUs and bf16 mixed precision use the default kernels.
         "linear_kernel": "auto",
         "tracker": None,  # None | "tensorboard" | any accelerate tracker name
     },
@@ -65,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
 
 _CHOICES = {
     ("train", "mixed_precision"): ("no", "bf16", "fp16"),
-    ("train", "linear_kernel"): ("auto", "onednn", "default"),
+    ("train", "linear_kernel"): ("auto", "onednn", "onednn-forward", "default"),
     ("eval", "decoding"): ("viterbi", "argmax"),
 }
 _POSITIVE = {

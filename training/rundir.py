@@ -57,6 +57,9 @@ class RunState:
     bad_evals: int = 0
     tokens: int = 0
     train_seconds: float = 0.0
+    #: The linear kernel the run trains with (inference/kernels.py KERNELS), kept on resume; "" in checkpoints
+    #: written before it was recorded (a resume then chooses by the rule).
+    linear_kernel: str = ""
 
     def write(self, path: Path) -> None:
         atomic_write_text(path, json.dumps(asdict(self), allow_nan=False) + "\n")
@@ -73,6 +76,12 @@ class RunState:
         state = cls()
         for f in fields(cls):
             value = data.get(f.name)
+            if f.type == "str":
+                value = data.get(f.name, f.default)
+                if value not in ("", "onednn", "onednn-forward", "default"):
+                    raise RunDirError(f"{path}: {f.name!r} must be a linear kernel name, got {value!r}")
+                setattr(state, f.name, value)
+                continue
             kind = int if f.type == "int" else (int, float)
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise RunDirError(f"{path}: {f.name!r} must be a number, got {value!r}")
@@ -243,12 +252,14 @@ def write_run_json(out: Path, meta: dict[str, Any]) -> None:
 
 
 def run_metadata(
-    config: dict[str, Any], accelerator: Any, state: RunState, wall: float, onednn: bool
+    config: dict[str, Any], accelerator: Any, state: RunState, wall: float, kernel: str
 ) -> dict[str, Any]:
-    """What run.json records: code and data versions, hardware, and how long it took."""
+    """What run.json records: code and data versions, hardware (and the kernel chosen for it), and how long it took."""
     import accelerate
     import datasets
     import transformers
+
+    from inference.precision import cpu_info, torch_capability
 
     try:
         commit = subprocess.run(
@@ -271,8 +282,10 @@ def run_metadata(
         },
         "device": str(accelerator.device),
         "num_processes": accelerator.num_processes,
+        "cpu": {**cpu_info().describe(), "torch_capability": torch_capability(),
+                "mkldnn": bool(torch.backends.mkldnn.is_available())},
         "mixed_precision": accelerator.mixed_precision,
-        "linear_kernel": "onednn" if onednn else "default",
+        "linear_kernel": kernel,
         "wall_seconds": round(wall, 1),
         "train_seconds": round(state.train_seconds, 1),
         "train_tokens": state.tokens,

@@ -34,6 +34,7 @@ from transformers import AutoTokenizer
 
 from inference.fileio import flatten
 from inference.kernels import use_fast_linear
+from inference.precision import native_bf16
 from training import rundir
 from training.backbone import BackboneNotFound, build_model, resolve_backbone
 from training.config import ConfigError, load_config
@@ -128,11 +129,11 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
         raise ConfigError(f"config key 'data.corpus': {dcfg['corpus']} has no article in split(s) {empty}")
 
     precision = tcfg["mixed_precision"]
-    if precision != "no" and not torch.cuda.is_available():
-        # The training issue asks CPU runs to stay fp32: on CPUs without native bf16 (the
-        # project's AVX2 reference machine) bf16 matmuls are emulated, ~50x slower. (CPUs with
-        # AVX512-BF16, like the current AMD EPYC host, run them faster; not enabled here.)
-        print(f"note: train.mixed_precision={precision} needs a GPU; training in fp32 on CPU", file=sys.stderr)
+    if precision != "no" and not torch.cuda.is_available() and not (precision == "bf16" and native_bf16("cpu")):
+        # bf16 on a CPU is an opt-in where it is native (AVX512-BF16 or AMX: accelerate's CPU autocast);
+        # elsewhere bf16 matmuls are emulated (~50x slower on an AVX2 CPU) and fp16 has no CPU autocast worth it.
+        print(f"note: train.mixed_precision={precision} needs a GPU, or for bf16 a CPU with native bf16 "
+              "(avx512_bf16 or amx_bf16); training in fp32 on CPU", file=sys.stderr)
         precision = "no"
     accelerator = Accelerator(
         mixed_precision=precision, gradient_accumulation_steps=tcfg["grad_accum"], log_with=tcfg["tracker"],
@@ -150,7 +151,12 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
     # --- model and data (nothing is written before the model is known to fit) ----------
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     model = build_model(config, backbone)
-    onednn = accelerator.device.type == "cpu" and use_fast_linear(model, tcfg["linear_kernel"])
+    # the kernel by rule (inference/kernels.py), not timing; a resumed run keeps the one it recorded unless
+    # the config now names one; under bf16 autocast the products are bf16 ones and the kernel is the default
+    recorded = RunState.read(checkpoint / "run_state.json").linear_kernel if checkpoint is not None else ""
+    wanted = recorded if recorded and tcfg["linear_kernel"] == "auto" else tcfg["linear_kernel"]
+    on_cpu_fp32 = accelerator.device.type == "cpu" and precision == "no"
+    kernel = use_fast_linear(model, wanted, training=True) if on_cpu_fp32 else "default"
     if accelerator.is_main_process:
         if checkpoint is None and out.exists() and args.overwrite:
             shutil.rmtree(out)
@@ -178,6 +184,7 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
             rundir.write_config(out, config)
             rundir.keep_metrics_until(out, state.global_step)
         accelerator.print(f"resumed from {checkpoint} (epoch {state.epoch}, step {state.global_step})")
+    state.linear_kernel = kernel
     if tcfg["tracker"]:
         hparams = {k: v for k, v in flatten(config).items() if isinstance(v, (str, int, float, bool))}
         accelerator.init_trackers("frontlines", config=hparams)
@@ -282,10 +289,14 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
     # --- the event linker, then test and stress as a user's SpanTagger sees them -------------
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        meta = rundir.run_metadata(config, accelerator, state, time.time() - started, onednn)
+        meta = rundir.run_metadata(config, accelerator, state, time.time() - started, kernel)
         meta["dev_best_micro_f1"] = state.best_f1
         sizes = {s: len(split_examples(examples, s)) for s in SPLITS}
         summaries = finish_run(out, config, examples, meta, sizes)
+        if native_bf16(str(accelerator.device)):  # what --precision auto needs before it serves bf16
+            from training.precision_check import check_bf16
+
+            check_bf16(out, examples, decoding=config["eval"]["decoding"])
         test = summaries.get("test", {}).get("micro_f1")
         accelerator.print(f"test micro-F1 {test:.4f}; run written to {out}" if test is not None else f"run written to {out}")
     accelerator.end_training()
