@@ -153,13 +153,13 @@ def test_label_studio_latest_annotation_utf16_and_skips(tmp_path):
                         {"type": "relation", "from_id": "x", "to_id": "y"}],
              "updated_at": "2024-02-01T00:00:00Z"}
     cancelled = {"result": [], "was_cancelled": True, "updated_at": "2024-03-01T00:00:00Z"}
-    tasks = [{"id": 1, "data": {"text": text}, "annotations": [older, newer, cancelled]},
+    tasks = [{"id": 1, "data": {"text": text, "source": "bulletin"}, "annotations": [older, newer, cancelled]},
              {"id": 2, "data": {"text": "not labelled yet"}, "annotations": []}]
     (tmp_path / "e.json").write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
     examples, skipped = labelstudio.read(tmp_path / "e.json")
     assert skipped == 1
     # Raqqa is at code points 12-17 but UTF-16 units 13-18 (the emoji is two units): converted.
-    assert examples == [Example("label-studio-1", text, [Span(12, 17, "LOCATION")], {}, None)]
+    assert examples == [Example("label-studio-1", text, [Span(12, 17, "LOCATION")], {"source": "bulletin"}, None)]
 
 
 def test_label_studio_tasks_and_config(tmp_path, corpus):
@@ -244,4 +244,12 @@ def test_truncated_label_studio_export_names_the_line(tmp_path, capsys):
     export.write_text('[\n  {"data": {"text": "Kunduz fell.", "id": "a"}, "annotations": []},\n  {"data": {"text": "x"\n')
     assert main(["import", "label-studio", str(export), "--output", str(tmp_path / "out.jsonl")]) == 1
     assert f"{export}:4: invalid JSON: " in capsys.readouterr().err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_an_export_with_nothing_annotated_is_refused(tmp_path, capsys):
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps([{"data": {"text": "Kunduz fell."}, "predictions": [{"result": []}]}]))
+    assert main(["import", "label-studio", str(export), "--output", str(tmp_path / "out.jsonl")]) == 1
+    assert "no annotated record (1 skipped" in capsys.readouterr().err
     assert not (tmp_path / "out.jsonl").exists()

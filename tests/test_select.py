@@ -135,3 +135,12 @@ def test_cli_bad_input_is_located_and_writes_nothing(tmp_path, capsys):
     assert main(["--model", str(tmp_path / "no-such-run"), "--input", str(src), "--output", str(out)]) == 1
     assert f"{src}:2 [x]: 'text' must be a string" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["unlabelled.jsonl"]
+
+
+def test_cli_missing_model_is_one_line(tmp_path, capsys):
+    src = tmp_path / "unlabelled.jsonl"
+    src.write_text(json.dumps({"text": WIRE}) + "\n")
+    assert main(["--model", str(tmp_path / "no-such-run"), "--input", str(src), "--output",
+                 str(tmp_path / "t.json")]) == 1
+    assert "not a model directory" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["unlabelled.jsonl"]

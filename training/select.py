@@ -174,13 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     facts = [{"rank": n, "uncertainty": p.uncertainty, "max_similarity": p.max_similarity, "score": p.score}
              for n, (p, _, _) in enumerate(chosen, start=1)]
     version = Path(args.model).resolve().name
-    write(args.format, args.output, [ex for _, ex, _ in chosen], scores=[s for _, _, s in chosen],
-          extras=[{"selection": f} for f in facts], model_version=version)
     note = (f"{len(chosen)} of {len(examples)} articles from {args.input}, pre-annotated by {version}, in the order "
             f"to label them (uncertainty u minus {args.diversity:g} x similarity to an earlier pick).")
-    atomic_write_text(preview_path(args.output), render_preview(
-        [(ex, s, {"uncertainty": p.uncertainty, "similarity": p.max_similarity}) for p, ex, s in chosen],
-        args.low, title=f"Articles to label: {Path(args.output).name}", note=note))
+    page = render_preview([(ex, s, {"uncertainty": p.uncertainty, "similarity": p.max_similarity})
+                           for p, ex, s in chosen], args.low, title=f"Articles to label: {Path(args.output).name}",
+                          note=note)
+    write(args.format, args.output, [ex for _, ex, _ in chosen], scores=[s for _, _, s in chosen],
+          extras=[{"selection": f} for f in facts], model_version=version)
+    atomic_write_text(preview_path(args.output), page)
     print(f"ok: {len(chosen)} of {len(examples)} articles -> {args.output} ({args.format}), "
           f"preview {preview_path(args.output)}")
     return 0

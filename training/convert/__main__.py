@@ -21,6 +21,9 @@ from training.convert import FORMATS, WORD_FORMATS, read, write
 from training.convert.conll import read_texts
 from training.corpus import DEFAULT_CORPUS, SPLITS, CorpusError, load_corpus, split_examples
 
+FORMAT_HELP = ("label-studio: tasks JSON (+ <stem>.label_config.xml on export); doccano, prodigy: JSON lines; "
+               "conll: BIO columns; hf: a folder with dataset/ (load_from_disk) and parquet/")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.convert", description=__doc__.splitlines()[0],
@@ -28,12 +31,12 @@ def _parser() -> argparse.ArgumentParser:
                                      epilog="\n".join(__doc__.splitlines()[2:]))
     sub = parser.add_subparsers(dest="command", required=True)
     exp = sub.add_parser("export", help="write corpus files in a tool's format")
-    exp.add_argument("format", choices=list(FORMATS))
+    exp.add_argument("format", choices=list(FORMATS), help=FORMAT_HELP)
     exp.add_argument("--corpus", nargs="+", default=[str(DEFAULT_CORPUS)], help="corpus JSON-lines file(s)")
     exp.add_argument("--split", choices=SPLITS, help="only this split (default: every article)")
     exp.add_argument("--output", required=True, help="file to write (a folder for hf)")
     imp = sub.add_parser("import", help="read a tool's export into a corpus file")
-    imp.add_argument("format", choices=list(FORMATS))
+    imp.add_argument("format", choices=list(FORMATS), help=FORMAT_HELP)
     imp.add_argument("input", help="the tool's export (a folder for hf)")
     imp.add_argument("--output", required=True, help="corpus JSON-lines file to write")
     imp.add_argument("--texts", help="conll/hf: JSON lines of {id, text} (e.g. the exported corpus) for offsets "
@@ -69,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not examples:
+        print(f"error: {args.input}: no annotated record ({skipped} skipped: no annotation, or not accepted); "
+              "nothing written", file=sys.stderr)
         return 1
     write_jsonl_atomic(args.output, (ex.to_dict() for ex in examples))
     n_spans = sum(len(ex.spans) for ex in examples)

@@ -6,6 +6,8 @@ each span is a result of type ``labels`` with ``value.start/end/text/labels``
 task, the latest annotation that was not cancelled (by ``updated_at``, then
 ``created_at``, then ``id``); tasks without one are skipped and counted, not
 read as "no spans". Results of other types (relations, choices) are ignored.
+The text is ``data.text``; metadata is ``data.meta``, or, in tasks that have
+none (made from the user's own files), the other ``data`` columns.
 Older Label Studio versions counted offsets in UTF-16 code units after an
 emoji or other character outside the Basic Multilingual Plane; a span whose
 stated text matches only under that count is converted.
@@ -27,6 +29,9 @@ from training.corpus import Problem
 from training.report_html import COLORS
 
 FROM_NAME, TO_NAME = "label", "text"
+#: Task data that is not metadata: a task without ``data.meta`` (imported from the user's own CSV or JSON)
+#: keeps its other columns as the article's metadata.
+_NOT_META = ("text", "id", "selection")
 
 
 def label_config() -> str:
@@ -144,7 +149,8 @@ def items(path: str | Path) -> Iterator[Item]:
             span = _span(text, value, (name, line, art_id)) if isinstance(value, dict) else Problem(
                 name, line, f"result #{i} has no 'value' object", art_id)
             (problems if isinstance(span, Problem) else spans).append(span)  # type: ignore[arg-type]
-        yield line, {"id": art_id, "text": text, "spans": spans, "meta": data.get("meta", {})}, problems
+        meta = data["meta"] if "meta" in data else {k: v for k, v in data.items() if k not in _NOT_META}
+        yield line, {"id": art_id, "text": text, "spans": spans, "meta": meta}, problems
 
 
 def read(path: str | Path) -> tuple[list[Example], int]:
