@@ -141,6 +141,13 @@ TITLES = frozenset(
     "sen rep gov governor ambassador secretary spokesman spokeswoman spokesperson chief judge justice envoy "
     "commissioner mayor pastor father bishop imam chair chairman chairwoman chairperson madam member ranking "
     "senior counsellor secretary-general".split())
+#: Head nouns of institutions, units and places: a run holding one names no person (`General Staff`).
+CLASS_WORDS = frozenset(
+    "staff command ministry council force forces army navy police guard command office department headquarters "
+    "directorate committee court assembly agency service mission front brigade battalion regiment division corps "
+    "group movement party union alliance coalition authority government administration commission bureau centre "
+    "center institute unit units dam river lake province airfield airport university state region district bridge "
+    "base camp port valley mountains hills desert township oblast county municipality city town village".split())
 _SPEECH_AFTER = regex.compile(
     r"\s*(?:,\s*(?:(?:the|a|an|its|his|her|their)\b)?[^,.;]{0,60}?\b(?:spokes\w+|minister|commander|officer|"
     r"director|chief|head|secretary|president|envoy|analyst|researcher|reporter|correspondent|official)\b"
@@ -163,14 +170,17 @@ def vocabulary(examples: list[Example]) -> tuple[dict[str, int], dict[str, int]]
 
 
 def heading_like(line: str) -> bool:
-    """A heading or title-case headline: most words capitalised, the line not ending like a sentence
-    (or three quarters capitalised whatever its end)."""
+    """A heading or title-case headline: most words capitalised and the line not ending like a sentence.
+
+    List items (``- Kajaki Dam``) are not headings: settlement and unit lists are annotated text.
+    """
+    if regex.match(r"\s*(?:[-*•]|\d+[.)])\s", line):
+        return False
     words = [w for w in regex.findall(r"\p{L}[\p{L}\p{M}'’.\-]*", line) if w.lower() not in _SMALL]
     if not words:
         return False
     share = sum(w[0].isupper() for w in words) / len(words)
-    ends_sentence = line.rstrip().endswith((".", "!", "?", ";", "\"", "”", "’"))
-    return share > 0.75 or (share > 0.5 and not ends_sentence)
+    return share > 0.5 and not line.rstrip().endswith((".", "!", "?", ";", ",", "\"", "”", "’"))
 
 
 _SPEAKER = regex.compile(r"[ \t]*\p{Lu}[\p{Lu}\p{M}\s.'’-]*:")
@@ -307,7 +317,8 @@ def _candidate(text: str, run: list[regex.Match], common: Callable[[str], bool])
     title_before = regex.search(r"\b(\w+)\.?\s*$", text[max(0, i - 20) : i])
     titled = last_title >= 0 or bool(title_before and title_before.group(1).lower() in TITLES)
     personal = [m.group() for m in parts[last_title + 1 :]]
-    person = bool(personal) and not any(common(w) or _ACRONYM.fullmatch(w) for w in personal)
+    person = bool(personal) and not any(
+        common(w) or _ACRONYM.fullmatch(w) or w.lower() in CLASS_WORDS for w in personal)
     if person and (titled or _SPEECH_AFTER.match(text, j) or _SPEECH_BEFORE.search(text[max(0, i - 30) : i])):
         return None
     return i, j
@@ -332,15 +343,15 @@ def find_event_problems(examples: list[Example]) -> list[dict]:
         for ev in ex.events:
             trigger = text[ev.trigger.start : ev.trigger.end]
             here = where(ev.trigger)
-            issue = None
+            issues = []
             if ev.taker and ev.loser and text[ev.taker.start : ev.taker.end].casefold() == text[ev.loser.start : ev.loser.end].casefold():
-                issue = f"taker and loser are both {text[ev.taker.start : ev.taker.end]!r}"
-            elif ev.places and all(not here - 3 <= where(p) <= here for p in ev.places):
-                issue = "every place lies outside the trigger's sentence and the 3 before it: " + ", ".join(
-                    repr(text[p.start : p.end]) for p in ev.places)
-            elif ev.extent and where(ev.extent) != here:
-                issue = f"extent {text[ev.extent.start : ev.extent.end]!r} is outside the trigger's sentence"
-            if issue:
+                issues.append(f"taker and loser are both {text[ev.taker.start : ev.taker.end]!r}")
+            if ev.places and all(not here - 3 <= where(p) <= here for p in ev.places):
+                issues.append("every place lies outside the trigger's sentence and the 3 before it: " + ", ".join(
+                    repr(text[p.start : p.end]) for p in ev.places))
+            if ev.extent and where(ev.extent) != here:
+                issues.append(f"extent {text[ev.extent.start : ev.extent.end]!r} is outside the trigger's sentence")
+            for issue in issues:
                 found.append({"kind": "event", "surface": trigger, "article": ex, "offset": ev.trigger.start,
                               "detail": issue, "contexts": [f"{ex.id}: {context(text, ev.trigger.start, ev.trigger.end)}"],
                               "explained_by": None})

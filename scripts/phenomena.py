@@ -17,11 +17,11 @@ from inference.spans import Event, Example, Span
 
 # --- words and sentences -----------------------------------------------------------------
 
-_WORD = regex.compile(r"[\w\p{M}]+(?:[-'’][\w\p{M}]+)*")
+_WORD = regex.compile(r"(?:\p{L}\.){2,}(?!\w)|[\w\p{M}]+(?:[-'’][\w\p{M}]+)*")
 
 
 def n_words(text: str) -> int:
-    """Words as a reader counts them (hyphenated and elided forms count once)."""
+    """Words as a reader counts them (hyphenated and elided forms and `U.S.` count once)."""
     return len(_WORD.findall(text))
 
 
@@ -185,7 +185,7 @@ def implicit_party(example: Example, event: Event, bounds: list[tuple[int, int]]
 #: One line per heuristic, printed under the figures they measure.
 HEURISTICS: tuple[str, ...] = (
     "new: articles whose id is not in `annotations/v1_ids.txt` (the ids of corpus v1, commit 4c3d05b).",
-    "long: 1,500 to 5,000 words (runs of letters and digits; hyphenated and elided forms count once).",
+    "long: 1,500 to 5,000 words (runs of letters and digits; hyphenated and elided forms and `U.S.` count once).",
     "American spelling: `U.S.`/`U.N.`/`D.C.`/`U.K.` or at least two American spellings (defense, center, "
     "neighborhood, -ize verbs, ...).",
     "agency names: AFP, Agence France-Presse, Reuters, AP, Associated Press, dpa, Anadolu or `(AA)`, Xinhua, TASS, "
