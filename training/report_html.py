@@ -18,6 +18,7 @@ from typing import Any
 
 from inference.labels import LABELS
 from inference.spans import Example, Span
+from training.report_events import EVENT_CSS, events_html
 
 #: displaCy's palette where it has the type (GPE for LOCATION, ORG for ACTOR, PERCENT), one more for CONTROL_CHANGE.
 COLORS = {"ACTOR": "#7aecec", "LOCATION": "#feca74", "CONTROL_CHANGE": "#c887fb", "PERCENT": "#e4e7d2"}
@@ -108,8 +109,6 @@ def render_html(report: Mapping[str, Any], gold: Sequence[Example], predicted: M
         "<p>Dashed red outline: a predicted span that is not an exact gold match (false positive) or a gold span "
         "not predicted exactly (false negative); hover for the reason.</p>",
     ]
-    from training.report_events import EVENT_CSS, events_html  # it builds on report_md's helpers
-
     body.append(events_html(report, gold))
     for i, ex in enumerate(gold):
         preds = predicted.get(ex.id, ())

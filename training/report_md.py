@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from inference.fileio import flatten
 from inference.labels import LABELS
+from training.md_table import md_escape, table
+from training.report_events import decoding_markdown, events_markdown
 
 #: At most this many false positives / negatives per label in the Markdown (report.json has them all).
 MAX_LISTED = 50
-
-
-def md_escape(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("*", "\\*").replace("_", "\\_")
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A Markdown table; floats are shown with 4 decimals."""
-
-    def cell(v: Any) -> str:
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
 
 
 def _prf_rows(block: Mapping[str, Any]) -> list[list[Any]]:
@@ -72,8 +58,6 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     out.append(
         table(["label", *spans], [[label, *(spans[s]["per_label"][label]["f1"] for s in spans)] for label in LABELS])
     )
-
-    from training.report_events import decoding_markdown, events_markdown  # they build on this module's table()
 
     out.append(decoding_markdown(report))
     out.append(events_markdown(report))
