@@ -246,12 +246,13 @@ def _sentence_initial(text: str, starts: set[int], offset: int) -> bool:
 def find_name_like(examples: list[Example], labelled: set[str] | None = None) -> list[dict]:
     """Strings that look like names and are labelled nowhere, one finding per occurrence.
 
-    A candidate is a run of capitalised words (two or more, ``of``/``for``/``the``/``to``/``and``
-    and dashes allowed inside) or a single ALL-CAPS acronym of 2-6 letters, outside every span,
-    URL, HTML residue, front-matter field, byline and heading line. A capitalised first word of a
-    sentence is dropped when the corpus mostly writes it lower-case; months, days, units, Roman
-    numerals and people named after a title or a speech verb (spokespeople who only speak) are
-    left out.
+    A candidate is a run of capitalised words (two or more, up to two of ``of``/``for``/``the``/
+    ``to``/dashes at a time inside; ``and`` cuts a run) or a single ALL-CAPS acronym of 2-6 letters,
+    outside every span, URL, HTML residue, front-matter field, byline, transcript speaker tag and
+    heading line. A capitalised first word of a sentence is dropped when the corpus mostly writes
+    it lower-case, and a trailing demonym before a common noun (``South African troops``); months,
+    days, units, Roman numerals, offices (``Prime Minister``) and people named after a title or
+    with a speech verb (spokespeople who only speak) are left out.
     """
     labelled = {ex.text[s.start : s.end] for ex in examples for s in ex.spans} if labelled is None else labelled
     lower, upper = vocabulary(examples)
