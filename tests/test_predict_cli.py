@@ -110,13 +110,16 @@ def test_a_second_run_on_a_live_output_is_refused_and_the_first_loses_nothing(mo
 
 
 def test_a_resumed_run_keeps_the_kernels_auto_chose(model_dir, tmp_path, monkeypatch):
-    """``--linear-kernel auto`` times two kernels; under load the second process could choose the other one,
-    and its lines would differ from an uninterrupted run's in the last bits of every score."""
+    """``--linear-kernel auto`` chooses by the CPU; resumed on another machine, the run could choose the other
+    kernel, and its lines would differ from an uninterrupted run's in the last bits of every score."""
     import inference.cli
     import inference.kernels
+    import inference.precision
 
-    if not inference.kernels.onednn_available():
-        pytest.skip("no oneDNN kernel in this torch build")
+    if not inference.kernels.onednn_works():
+        pytest.skip("no working oneDNN kernel in this torch build")
+    amd = inference.precision.CpuInfo("AuthenticAMD", frozenset({"avx512f"}))
+    intel = inference.precision.CpuInfo("GenuineIntel", frozenset({"avx512f"}))
     src = _jsonl(tmp_path / "in.jsonl", _docs(6))
     out = tmp_path / "o.jsonl"
     chosen, load, original = [], inference.cli.load_tagger, SpanTagger.predict
@@ -132,11 +135,11 @@ def test_a_resumed_run_keeps_the_kernels_auto_chose(model_dir, tmp_path, monkeyp
         return original(self, texts, **kw)
 
     monkeypatch.setattr(inference.cli, "load_tagger", recording)
-    monkeypatch.setattr(inference.kernels, "onednn_speedup", lambda *a: 100.0)
+    monkeypatch.setattr(inference.precision, "cpu_info", lambda: amd)
     monkeypatch.setattr(SpanTagger, "predict", crash_on_second_chunk)
     with pytest.raises(KeyboardInterrupt):
         _run(model_dir, "--input", src, "--output", out, "--chunk-size", "3")
-    monkeypatch.setattr(inference.kernels, "onednn_speedup", lambda *a: 0.0)  # now "auto" would say no
+    monkeypatch.setattr(inference.precision, "cpu_info", lambda: intel)  # now "auto" would say no
     monkeypatch.setattr(SpanTagger, "predict", original)
     assert _run(model_dir, "--input", src, "--output", out, "--chunk-size", "3", "--resume") == 0
     assert chosen == ["onednn", "onednn"] and _ids(out) == [f"d{i}" for i in range(6)]

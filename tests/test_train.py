@@ -137,11 +137,12 @@ def test_tensorboard_tracking_is_opt_in(tmp_path, mini_corpus):
     assert list(out.rglob("events.out.tfevents.*"))
 
 
-def test_mixed_precision_falls_back_to_fp32_on_cpu(tmp_path, mini_corpus, capsys):
+def test_mixed_precision_falls_back_to_fp32_on_cpu(tmp_path, mini_corpus, capsys, monkeypatch):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
+    monkeypatch.setattr(train, "native_bf16", lambda device: False)  # a CPU without avx512_bf16 or amx_bf16
     out = tmp_path / "bf16"
     assert run(out, mini_corpus, "--set", "train.mixed_precision=bf16", "--set", "train.epochs=1") == 0
     assert "training in fp32 on CPU" in capsys.readouterr().err
