@@ -117,7 +117,7 @@ def test_bf16_spans_equal_fp32_spans_and_scores_stay_close(keyword_run, native_c
     assert [[(s["start"], s["end"], s["label"]) for s in spans] for spans in got] == \
         [[(s["start"], s["end"], s["label"]) for s in spans] for spans in want]
     for a, b in zip(got, want, strict=True):
-        assert all(isinstance(s["score"], float) and abs(s["score"] - t["score"]) < 0.02 for s, t in zip(a, b))
+        assert all(isinstance(s["score"], float) and abs(s["score"] - t["score"]) < 0.02 for s, t in zip(a, b, strict=True))
 
 
 def test_bf16_runs_the_products_in_bf16(keyword_run, native_cpu):
@@ -148,6 +148,20 @@ def test_check_bf16_records_both_scores_and_auto_follows_it(keyword_run, native_
     assert SpanTagger.from_pretrained(keyword_run, device="cpu").precision == "bf16"
     monkeypatch.setattr(precision, "cpu_info", lambda: AVX2)  # the same run on a CPU without native bf16
     assert SpanTagger.from_pretrained(keyword_run, device="cpu").precision == "fp32"
+
+
+def test_a_check_holds_for_a_copy_of_the_run_but_not_for_new_weights(keyword_run, native_cpu, tokenizer, tmp_path):
+    import torch
+
+    check_bf16(keyword_run, _examples(), device="cpu")
+    copy = tmp_path / "copy"
+    shutil.copytree(keyword_run, copy, copy_function=shutil.copyfile)  # new mtimes, same bytes
+    assert SpanTagger.from_pretrained(copy, device="cpu").precision == "bf16"
+    model = keyword_model(tokenizer)
+    with torch.no_grad():
+        model.classifier.bias[0] += 1.0
+    model.save_pretrained(copy)  # retrained (say) after the check
+    assert SpanTagger.from_pretrained(copy, device="cpu").precision == "fp32"
 
 
 def test_a_failed_check_keeps_auto_in_fp32(keyword_run, native_cpu, monkeypatch):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.fileio import atomic_write_text
-from inference.precision import MAX_F1_LOSS, PRECISION_FILE, cpu_info, native_bf16, weights_digest
+from inference.precision import MAX_F1_LOSS, PRECISION_FILE, cpu_info, native_bf16, weights_digest, weights_stat
 from inference.spans import Example
 from training.corpus import DEFAULT_CORPUS, load_corpus, split_examples
 from training.run_eval import tagger_spans
@@ -62,6 +62,7 @@ def check_bf16(run_dir: str | Path, examples: Sequence[Example], split: str = "t
         "device": device,
         "cpu": cpu_info().describe(),
         "weights_sha256": weights_digest(run_dir),
+        "weights_stat": weights_stat(run_dir),
     }
     atomic_write_text(run_dir / PRECISION_FILE, json.dumps(record, indent=2) + "\n")
     verdict = "allowed" if record["allowed"] else f"refused (loses more than {MAX_F1_LOSS})"
