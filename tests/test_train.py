@@ -57,6 +57,16 @@ def test_run_writes_model_reports_and_metadata(finished_run):
     assert config["id2label"]["1"] == "B-ACTOR"
     for checkpoint in (out / "checkpoints").iterdir():  # the loop state is JSON, not a pickle
         assert not list(checkpoint.glob("custom_checkpoint_*")) and (checkpoint / "run_state.json").is_file()
+    # The second stage: the event linker, and the test split scored through SpanTagger with both decoders and events.
+    assert (out / "linker" / "linker.safetensors").is_file() and meta["linker"]["n_train_triggers"] > 0
+    test = meta["splits"]["test"]
+    assert test["micro_f1"] == meta["test_micro_f1"] and set(test["decoding"]) >= {"used", "viterbi", "argmax"}
+    assert test["decoding"]["viterbi"]["rate"] == 0.0  # Viterbi never cuts a token where a span cannot end
+    assert {"linker/end_to_end", "rules/end_to_end", "linker/gold_spans", "rules/gold_spans"} <= set(test["events"])
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert report["events"]["systems"]["rules/gold_spans"]["n_gold_events"] > 0
+    card = (out / "README.md").read_text()
+    assert "## Test and stress splits side by side" in card and "linker/end_to_end" in card
 
 
 def test_run_loads_in_a_plain_transformers_pipeline(finished_run):
