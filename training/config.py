@@ -24,6 +24,12 @@ DEFAULTS: dict[str, Any] = {
     "model_overrides": {},
     "data": {
         "corpus": ["annotations/corpus.jsonl"],
+        # Per corpus file, how many times its train-split windows are seen per epoch (a fraction samples that
+        # share of them, from train.seed); [] = 1.0 each. Dev, test and stress articles are never repeated.
+        "corpus_weights": [],
+        # Whose dev split selects the model and whose test/stress splits are reported: "all", or an index
+        # into data.corpus (a user's own corpus, kept apart from the shipped one); see training/mixing.py.
+        "eval_corpus": "all",
         "max_length": 256,  # tokens per window, special tokens included
         "stride": 64,  # tokens shared by consecutive windows of a long article
         "label_all_tokens": False,  # label every sub-token (I- form) rather than only the first
@@ -96,6 +102,8 @@ _NON_NEGATIVE = {
 }
 #: Upper bounds (inclusive): numpy seeds are 32-bit.
 _MAXIMUM = {("train", "seed"): 2**32 - 1}
+#: Keys whose values depend on other keys: checked by :func:`_check_corpus_mix`.
+_CHECKED_APART = {("data", "corpus_weights"), ("data", "eval_corpus")}
 
 
 class ConfigError(ValueError):
@@ -127,7 +135,7 @@ def _check_types(config: dict[str, Any], defaults: dict[str, Any], prefix: tuple
         if isinstance(default, dict) and key != "model_overrides":
             _check_types(value, default, path)
             continue
-        if default is None or value is None and path == ("train", "tracker"):
+        if default is None or value is None and path == ("train", "tracker") or path in _CHECKED_APART:
             continue
         if isinstance(default, bool):
             ok = isinstance(value, bool)
@@ -201,11 +209,34 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
     _check_types(config, DEFAULTS)
     if any(not isinstance(k, str) for k in config["model_overrides"]):
         raise ConfigError(f"config key 'model_overrides' must map names to values, got {config['model_overrides']!r}")
+    _check_corpus_mix(config["data"])
     if config["data"]["stride"] >= config["data"]["max_length"] - 2:
         raise ConfigError(
             f"config key 'data.stride' ({config['data']['stride']}) must be smaller than data.max_length - 2"
         )
     return config
+
+
+def _check_corpus_mix(data: dict[str, Any]) -> None:
+    """``data.corpus_weights`` (filled with 1.0 when empty) parallel to ``data.corpus``; ``data.eval_corpus`` valid."""
+    corpus, weights, chosen = data["corpus"], data["corpus_weights"], data["eval_corpus"]
+    if not isinstance(weights, list):
+        raise ConfigError(f"config key 'data.corpus_weights' must be a list of numbers, got {weights!r}")
+    if not weights:
+        weights = data["corpus_weights"] = [1.0] * len(corpus)
+    if len(weights) != len(corpus):
+        raise ConfigError(f"config key 'data.corpus_weights' has {len(weights)} weight(s) for the "
+                          f"{len(corpus)} file(s) of data.corpus; give one per file")
+    for i, w in enumerate(weights):
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+            raise ConfigError(f"config key 'data.corpus_weights[{i}]' must be a number >= 0, got {w!r}")
+    if not any(w > 0 for w in weights):
+        raise ConfigError(f"config key 'data.corpus_weights' {weights!r}: at least one weight must be > 0")
+    data["corpus_weights"] = [float(w) for w in weights]
+    if chosen != "all" and (isinstance(chosen, bool) or not isinstance(chosen, int)
+                            or not 0 <= chosen < len(corpus)):
+        raise ConfigError(f"config key 'data.eval_corpus' must be 'all' or an index into data.corpus "
+                          f"(0 to {len(corpus) - 1}), got {chosen!r}")
 
 
 def _normalise_numbers(data: Any) -> Any:

@@ -78,24 +78,51 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return -(-len(self.lengths) // self.batch_size)
 
 
+def repeat_windows(dataset: Dataset, weights: Sequence[float], seed: int) -> Dataset:
+    """The windows of ``dataset`` repeated by their article's weight (``weights[example_index]``).
+
+    A weight ``w`` keeps each window ``floor(w)`` times, plus, among the windows
+    sharing that weight, ``round(frac(w) · n)`` of them once more, drawn without
+    replacement from ``seed``: the same data always gives the same windows (a
+    resumed run sees what the first one saw). Weight 1 everywhere is ``dataset``.
+    """
+    per_window = np.asarray(weights, dtype=float)[np.asarray(dataset["example_index"], dtype=np.int64)]
+    if np.all(per_window == 1.0):
+        return dataset
+    whole = np.floor(per_window).astype(np.int64)
+    picked = [np.repeat(np.arange(len(per_window)), whole)]
+    rng = np.random.default_rng(seed)
+    for w in np.unique(per_window):  # sorted: the draws do not depend on window order
+        frac = w - np.floor(w)
+        if frac > 0:
+            rows = np.flatnonzero(per_window == w)
+            picked.append(rng.choice(rows, size=int(round(frac * len(rows))), replace=False))
+    return dataset.select(np.sort(np.concatenate(picked)).tolist())
+
+
 def model_columns(dataset: Dataset) -> Dataset:
     """The dataset restricted to the model's inputs, as the collator wants it."""
     return dataset.select_columns([k for k in MODEL_KEYS if k in dataset.column_names])
 
 
 def build_loaders(
-    tokenizer: Any, splits: dict[str, Sequence[Example]], config: dict[str, Any], pad_to_multiple_of: int | None
+    tokenizer: Any, splits: dict[str, Sequence[Example]], config: dict[str, Any], pad_to_multiple_of: int | None,
+    train_weights: Sequence[float] | None = None,
 ) -> tuple[dict[str, Dataset], LengthGroupedBatchSampler, dict[str, DataLoader]]:
     """Window datasets, the train sampler and one loader per split (train, then the others sorted by length).
 
-    The held-out test and stress splits are not windowed here: the run
-    evaluates them at the end with :class:`inference.SpanTagger`, as users do.
+    ``train_weights`` (one per train article, from ``data.corpus_weights``)
+    repeats the train windows (:func:`repeat_windows`). The held-out test and
+    stress splits are not windowed here: the run evaluates them at the end with
+    :class:`inference.SpanTagger`, as users do.
     """
     dcfg, tcfg = config["data"], config["train"]
     data = {
         s: build_dataset(tokenizer, exs, dcfg["max_length"], dcfg["stride"], dcfg["label_all_tokens"])
         for s, exs in splits.items()
     }
+    if train_weights is not None:
+        data["train"] = repeat_windows(data["train"], train_weights, tcfg["seed"])
     for s in data:
         if s != "train":
             data[s] = data[s].sort("length")

@@ -38,9 +38,10 @@ from inference.precision import native_bf16
 from training import rundir
 from training.backbone import BackboneNotFound, build_model, resolve_backbone
 from training.config import ConfigError, load_config
-from training.corpus import SPLITS, CorpusError, load_corpus, split_examples
+from training.corpus import SPLITS, CorpusError, split_examples
 from training.data import build_loaders, decode_dataset, predict
 from training.finish import finish_run
+from training.mixing import run_corpus
 from training.optim import build_optimizer
 from training.rundir import RunDirError, RunState
 from training.scoring import score
@@ -119,7 +120,9 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
     out, checkpoint = rundir.locate_run(args.output_dir, args.config, args.resume, args.resume_from, args.overwrite)
     resuming_own = checkpoint is not None and (out / "config.yaml").is_file()
     config = load_config(out / "config.yaml" if resuming_own else args.config, args.set)  # a resumed run keeps its own
-    examples = load_corpus([p if Path(p).is_absolute() else rundir.ROOT / p for p in config["data"]["corpus"]])
+    # every file's train articles, and the dev/test/stress ones of data.eval_corpus (training/mixing.py)
+    corpus = run_corpus([p if Path(p).is_absolute() else rundir.ROOT / p for p in config["data"]["corpus"]], config["data"])
+    examples = corpus.examples
     backbone = resolve_backbone(config["model"])
     tcfg, dcfg, ocfg = config["train"], config["data"], config["optim"]
     check_tracker(tcfg["tracker"])
@@ -167,7 +170,8 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
             rundir.write_config(out, config)
     accelerator.wait_for_everyone()
     with accelerator.main_process_first():
-        data, sampler, loaders = build_loaders(tokenizer, splits, config, 8 if precision != "no" else None)
+        data, sampler, loaders = build_loaders(tokenizer, splits, config, 8 if precision != "no" else None,
+                                               corpus.train_weights(splits["train"]))
 
     steps_per_epoch = math.ceil(len(sampler) / accelerator.num_processes / tcfg["grad_accum"])
     total_steps = steps_per_epoch * tcfg["epochs"]
