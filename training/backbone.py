@@ -9,6 +9,7 @@ local cache: this project never downloads weights at run time.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -56,17 +57,40 @@ def resolve_backbone(name: str) -> str:
         ) from exc
 
 
-def build_model(config: dict[str, Any], backbone: str) -> Any:
-    """The backbone with a fresh token-classification head over the project's tags.
+def trained_tags(backbone: str) -> list[str] | None:
+    """The tags of a backbone that is already a token classifier (a run directory), in id order; else None."""
+    try:
+        saved = json.loads((Path(backbone) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # from_pretrained says what is wrong with it
+    if not isinstance(saved, dict) or not any(str(a).endswith("ForTokenClassification")
+                                              for a in saved.get("architectures") or ()):
+        return None
+    id2label = saved.get("id2label") or {}
+    return [str(id2label.get(str(i), "?")) for i in range(len(id2label))]
 
-    Bad ``model_overrides`` and a ``data.max_length`` beyond the model's positions
-    are :class:`~training.config.ConfigError` here, before any data is prepared.
+
+def build_model(config: dict[str, Any], backbone: str) -> Any:
+    """The backbone with a token-classification head over the project's tags: fresh, or a run's own.
+
+    A run directory as ``model`` (``--set model=runs/default``) starts from all
+    of its weights, head included; it must tag the project's tags in their order
+    and not be thrown away by ``random_init``. Those, bad ``model_overrides`` and
+    a ``data.max_length`` beyond the model's positions are
+    :class:`~training.config.ConfigError` here, before any data is prepared.
     """
     from transformers import AutoConfig, AutoModelForTokenClassification
 
     from inference.labels import ID2TAG, TAG2ID
     from training.config import ConfigError
 
+    tags = trained_tags(backbone)
+    if tags is not None and tags != list(ID2TAG.values()):
+        raise ConfigError(f"config key 'model': {config['model']} is a token classifier for the tags {tags}, not "
+                          f"frontlines' {list(ID2TAG.values())}; start from a frontlines run or a plain encoder")
+    if tags is not None and config["random_init"]:
+        raise ConfigError(f"config key 'random_init' is true: it would throw away the trained weights of "
+                          f"{config['model']}; --set random_init=false to start from them")
     overrides = config["model_overrides"]
     try:
         model_config = AutoConfig.from_pretrained(
