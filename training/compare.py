@@ -3,7 +3,10 @@
 Every run is rescored from its ``report/predictions.jsonl`` against the same
 gold corpus, on the articles all runs predicted, so the numbers are
 comparable even if the runs' own reports were written at different times
-or over different articles (the others are listed as left out).
+or over different articles (the others are listed as left out). With a
+``split`` every run instead tags that split of the corpus afresh with
+:class:`inference.SpanTagger` (its own decoder, ``eval.decoding``), e.g. a
+user's own test articles that neither run was evaluated on.
 The first run is the baseline: each metric is shown with its delta against
 it, and micro-F1 differences get a paired bootstrap test over articles.
 Outputs ``compare.md``, ``compare.html``, ``compare.json``,
@@ -25,8 +28,8 @@ from inference.labels import LABELS
 from inference.spans import Example, Span
 from training.charts import dev_f1, plot_learning_curves, plot_per_label
 from training.compare_report import render_compare_html, render_compare_markdown
-from training.corpus import DEFAULT_CORPUS, load_corpus
-from training.predictions import read_predictions
+from training.corpus import DEFAULT_CORPUS, load_corpus, split_examples
+from training.predictions import normalise_predictions, read_predictions
 from training.reports import check_outputs
 from training.scoring import paired_bootstrap, score, span_counts
 
@@ -102,13 +105,27 @@ def _read_mapping(path: Path, what: str) -> dict[str, Any]:
     return loaded or {}
 
 
-def load_run(path: str | Path, gold: Sequence[Example]) -> Run:
-    """Read a run directory; its ``report/predictions.jsonl`` is required, the rest optional."""
+def tag_afresh(path: Path, gold: Sequence[Example], decoding: str, batch_size: int | None = None) -> dict[str, list[Span]]:
+    """``gold``'s articles tagged by the run's :class:`inference.SpanTagger`, widened to whole words and checked."""
+    from inference.tagger import SpanTagger
+    from training.run_eval import tagger_spans
+
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"run directory {path} has no model (config.json) to tag the articles with")
+    tagger = SpanTagger.from_pretrained(path, decoding=decoding)
+    return normalise_predictions(gold, tagger_spans(tagger, gold, batch_size))
+
+
+def load_run(path: str | Path, gold: Sequence[Example], tag: bool = False, batch_size: int | None = None) -> Run:
+    """Read a run directory: ``report/predictions.jsonl`` is required, the rest optional.
+
+    With ``tag`` the predictions are the run's model's on ``gold`` (:func:`tag_afresh`) instead.
+    """
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"run directory {path} does not exist")
     pred_path = path / "report" / "predictions.jsonl"
-    if not pred_path.is_file():
+    if not tag and not pred_path.is_file():
         raise FileNotFoundError(
             f"{pred_path} is missing: evaluate the run first "
             f"(python -m training.evaluate model --model {path} --out {path / 'report'})"
@@ -125,7 +142,12 @@ def load_run(path: str | Path, gold: Sequence[Example]) -> Run:
             raise ValueError(f"{path / 'run.json'}: not valid JSON: {exc}") from None
         if not isinstance(run.run_info, dict):
             raise ValueError(f"{path / 'run.json'}: expected a JSON object")
-    run.predictions, _ = read_predictions(pred_path, gold)
+    if tag:
+        evaluation = run.config.get("eval")  # the decoder of the run's own reports
+        decoding = evaluation.get("decoding", "viterbi") if isinstance(evaluation, dict) else "viterbi"
+        run.predictions = tag_afresh(path, gold, decoding, batch_size)
+    else:
+        run.predictions, _ = read_predictions(pred_path, gold)
     return run
 
 
@@ -148,7 +170,8 @@ def _best_dev(run: Run) -> tuple[float | None, Any]:
 
 
 def compare(
-    runs: Sequence[Run], gold_all: Sequence[Example], bootstrap: int = 1000, seed: int = 0, corpus: str | Path = ""
+    runs: Sequence[Run], gold_all: Sequence[Example], bootstrap: int = 1000, seed: int = 0, corpus: str | Path = "",
+    split: str | None = None,
 ) -> dict[str, Any]:
     """The comparison as a JSON-ready dict: scores on the common articles, deltas, paired tests, differences.
 
@@ -180,6 +203,7 @@ def compare(
     return {
         "runs": [{"name": r.name, "path": str(r.path)} for r in runs],
         "corpus": str(corpus),
+        "split": split,  # None: each run's stored test predictions; else the split every run tagged afresh
         "articles": [ex.id for ex in gold],
         "articles_not_in_every_run": not_common,
         "metrics": metric_rows,
@@ -199,20 +223,30 @@ def compare_runs(
     bootstrap: int = 1000,
     seed: int = 0,
     overwrite: bool = False,
+    split: str | None = None,
+    batch_size: int | None = None,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Compare ``run_dirs`` (the first is the baseline), write the outputs into ``out_dir``; (result, paths)."""
+    """Compare ``run_dirs`` (the first is the baseline), write the outputs into ``out_dir``; (result, paths).
+
+    ``split`` (a corpus split or ``"all"``): every run tags that part of ``corpus`` afresh
+    instead of being read from its stored test predictions.
+    """
     if not run_dirs:
         raise ValueError("compare needs at least one run directory")
     out = Path(out_dir)
     paths = {key: out / name for key, name in OUTPUT_FILES.items()}
     check_outputs(paths.values(), overwrite)
     gold_all = load_corpus([corpus])
-    runs = [load_run(d, gold_all) for d in run_dirs]
+    if split is not None:
+        gold_all = gold_all if split == "all" else split_examples(gold_all, split)
+        if not gold_all:
+            raise ValueError(f"split {split!r} of {corpus} has no articles")
+    runs = [load_run(d, gold_all, tag=split is not None, batch_size=batch_size) for d in run_dirs]
     names = [r.name for r in runs]
     if len(set(names)) < len(names):
         for r in runs:
             r.name = str(r.path)
-    result = compare(runs, gold_all, bootstrap=bootstrap, seed=seed, corpus=corpus)
+    result = compare(runs, gold_all, bootstrap=bootstrap, seed=seed, corpus=corpus, split=split)
 
     out.mkdir(parents=True, exist_ok=True)
     names = [r.name for r in runs]

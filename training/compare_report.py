@@ -52,6 +52,9 @@ def sections(result: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[
     rows.append(["best dev micro-F1 (epoch)", *(f"{_fmt(b['micro_f1'])} ({_fmt(b['epoch'])})" for b in result["best_dev"])])
     n = len(result["articles"])
     note = f"Scored on the {n} article(s) every run predicted; deltas in brackets are against the baseline."
+    if result.get("split"):
+        note = (f"Every run tagged the {result['split']} split of {result['corpus']} ({n} article(s)) afresh; "
+                "deltas in brackets are against the baseline.")
     if result["articles_not_in_every_run"]:
         note += f" Left out (not predicted by every run): {', '.join(result['articles_not_in_every_run'][:10])}."
     out.append(("Metrics", ["metric", *header_runs], rows, note))

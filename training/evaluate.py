@@ -5,6 +5,7 @@ Command line (``python -m training.evaluate``)::
     score   --gold GOLD.jsonl --pred PRED.jsonl --out DIR   score any system's predictions file
     model   --model RUN_OR_MODEL_DIR [--split test] [--corpus PATH] --out DIR
     compare RUN_DIR... --out DIR                            runs side by side, paired bootstrap
+    compare RUN_DIR... --corpus PATH --split test --out DIR  the same, every run tagging that split afresh
 
 This module only parses arguments and prints; the work is done by plain
 functions that return data (:func:`evaluate_predictions`,
@@ -136,9 +137,11 @@ def _cmd_model(args: argparse.Namespace) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
+    if args.batch_size is not None and args.split is None:
+        raise ValueError("--batch-size applies to the runs tagging a split afresh: give --split too")
     _, paths = compare_runs(
         args.runs, args.out, corpus=args.corpus or DEFAULT_CORPUS, bootstrap=args.bootstrap,
-        seed=args.seed, overwrite=args.overwrite,
+        seed=args.seed, overwrite=args.overwrite, split=args.split, batch_size=args.batch_size,
     )
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
 
@@ -151,6 +154,14 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
     return value
 
 
@@ -183,7 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser("compare", help="compare run directories side by side")
     cp.add_argument("runs", nargs="+", help="run directories; the first is the baseline")
-    cp.add_argument("--corpus", help=f"gold corpus for the paired test (default {DEFAULT_CORPUS})")
+    cp.add_argument("--corpus", help=f"gold corpus (default {DEFAULT_CORPUS})")
+    cp.add_argument("--split", choices=(*SPLITS, "all"),
+                    help="tag this split of --corpus afresh with every run's model (inference.SpanTagger) instead "
+                         "of reading each run's stored report/predictions.jsonl, e.g. your own test articles")
+    cp.add_argument("--batch-size", type=_positive, default=None,
+                    help="with --split: windows per forward pass (default: the tagger's)")
     common(cp)
     cp.set_defaults(func=_cmd_compare)
     return parser
