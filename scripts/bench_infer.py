@@ -12,8 +12,18 @@ texts, repeated to ``--n-articles``), all on this machine's CPU:
   it; and, where SpanTagger switched to oneDNN linear kernels
   (:mod:`inference.kernels`), the same pass with those kernels, so that
   SpanTagger's own overhead can be read off against like for like;
+* ``SpanTagger`` with ``precision="bf16"`` where the CPU has native bf16;
 * whole-process ``python -m inference predict`` (interpreter start and model
-  load included), torch and int8 backends.
+  load included), torch and int8 backends, at each of ``--process-articles``
+  (10, 150 and 1,000 articles: start-up dominates the first, steady state the
+  last), against the best pipeline's in-process time for as many articles
+  (its own start-up not counted, so the ratio errs against us).
+
+It prints the CPU's features, the kernel and precision SpanTagger chose, and
+a FLOP-bound ceiling (see ``scripts/bench_ceiling.py``): the model's product
+FLOPs per article token against this machine's measured fp32 and bf16
+GFLOP/s; every run is also given as a fraction of it (bf16 runs of the bf16
+ceiling, the rest of the fp32 one).
 
 Tokens are the articles' own tokens (no special tokens, windows' overlap not
 counted), so every rate is comparable. Without ``--model`` a model is built
@@ -22,7 +32,7 @@ its spans mean nothing, but its speed is that of a trained model. The host's
 speed drifts, so ``--rounds`` repeats every measurement in turn and keeps the
 fastest.
 
-    .venv/bin/python scripts/bench_infer.py --n-articles 300
+    .venv/bin/python scripts/bench_infer.py --n-articles 300 --process-articles 10,150,1000
 """
 
 from __future__ import annotations
@@ -41,10 +51,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from bench_ceiling import cpu_line, describe_peaks, forward_flops_per_token, peaks  # noqa: E402
 
 from inference.alignment import encode_texts  # noqa: E402
-from inference.kernels import OneDNNLinear  # noqa: E402
 from inference.labels import ID2TAG, TAG2ID, TAGS  # noqa: E402
+from inference.precision import native_bf16  # noqa: E402
 from inference.tagger import SpanTagger  # noqa: E402
 from training.backbone import resolve_backbone  # noqa: E402
 from training.corpus import DEFAULT_CORPUS  # noqa: E402
@@ -85,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="run directory (default: MiniLM with a random head)")
     parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
-    parser.add_argument("--n-articles", type=int, default=300)
+    parser.add_argument("--n-articles", type=int, default=300, help="articles of the in-process runs")
+    parser.add_argument("--process-articles", default="10,150,1000",
+                        help="comma-separated article counts of the whole-process runs")
     parser.add_argument("--max-length", type=int, default=256, help="window tokens (configs/default.yaml: 256)")
     parser.add_argument("--stride", type=int, default=64, help="window overlap (configs/default.yaml: 64)")
     parser.add_argument("--batch-size", type=int, default=None,
@@ -95,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-onnx", action="store_true", help="no int8 ONNX measurements")
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args(argv)
+    try:
+        args.process_articles = [int(n) for n in args.process_articles.split(",") if n.strip()]
+    except ValueError:
+        parser.error(f"--process-articles: expected counts like 10,150,1000, got {args.process_articles!r}")
+    if args.n_articles < 1 or any(n < 1 for n in args.process_articles):
+        parser.error("article counts must be positive")
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -105,24 +124,35 @@ def main(argv: list[str] | None = None) -> int:
 def bench(args: argparse.Namespace, tmp: Path) -> int:
     """Run every measurement with files under ``tmp``; print figures and ratios."""
     model_dir = Path(args.model) if args.model else build_model(tmp / "model")
-    texts = load_texts(Path(args.corpus), args.n_articles)
-    input_file = tmp / "articles.jsonl"
-    with input_file.open("w", encoding="utf-8") as fh:
-        for i, text in enumerate(texts):
-            fh.write(json.dumps({"id": f"a{i}", "text": text}, ensure_ascii=False) + "\n")
+    texts = load_texts(Path(args.corpus), max(args.n_articles, *args.process_articles))
+    process_inputs = {}
+    for count in args.process_articles:
+        process_inputs[count] = tmp / f"articles-{count}.jsonl"
+        with process_inputs[count].open("w", encoding="utf-8") as fh:
+            for i, text in enumerate(texts[:count]):
+                fh.write(json.dumps({"id": f"a{i}", "text": text}, ensure_ascii=False) + "\n")
+    all_texts, texts = texts, texts[: args.n_articles]
 
     tagger = SpanTagger.from_pretrained(model_dir, num_threads=args.threads, max_length=args.max_length,
                                         stride=args.stride, batch_size=args.batch_size)
     tokenizer = tagger.tokenizer
-    fast_kernels = isinstance(tagger.forward.model.classifier, OneDNNLinear)
+    fast_kernels = tagger.linear_kernel != "default"
+    bf16 = native_bf16("cpu")
     article_ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
     n_tokens = sum(map(len, article_ids))
-    window_tokens = sum(map(len, encode_texts(tokenizer, texts, args.max_length, args.stride)["input_ids"]))
+    windows = encode_texts(tokenizer, texts, args.max_length, args.stride)["input_ids"]
+    window_tokens = sum(map(len, windows))
+    print(cpu_line())
     print(f"{len(texts)} articles, {n_tokens} tokens ({n_tokens / len(texts):.0f} per article); windows of "
           f"{args.max_length} with stride {args.stride} feed the model {window_tokens} tokens "
           f"({window_tokens / n_tokens:.2f}x); torch threads {torch.get_num_threads()}; SpanTagger: "
-          f"{tagger.streams} stream(s), batches of {tagger.batch_size} windows, "
-          f"{'oneDNN' if fast_kernels else 'default'} linear kernels", flush=True)
+          f"{tagger.streams} stream(s), batches of {tagger.batch_size} windows, {tagger.linear_kernel} linear "
+          f"kernels, precision {tagger.precision} (auto)", flush=True)
+    peak = peaks()
+    flops = forward_flops_per_token(tagger.forward.model.config, window_tokens / len(windows)) * window_tokens / n_tokens
+    print(f"{describe_peaks(peak, bf16)}; the model does {flops / 1e6:.1f} MFLOP of products per article token "
+          f"(window overlap included): ceiling {peak['fp32'] * 1e9 / flops:.0f} tokens/s in fp32, "
+          f"{peak['bf16'] * 1e9 / flops:.0f} in bf16", flush=True)
 
     from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
@@ -145,10 +175,11 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
 
         return run
 
-    def whole_process(backend: str, *extra: str) -> Callable[[], object]:
-        cmd = [sys.executable, "-m", "inference", "predict", "--model", str(model_dir), "--input", str(input_file),
-               "--output", str(tmp / f"out-{backend}.jsonl"), "--max-length", str(args.max_length), "--stride",
-               str(args.stride), "--backend", backend, "--no-progress", "--overwrite", *extra]
+    def whole_process(backend: str, count: int, *extra: str) -> Callable[[], object]:
+        cmd = [sys.executable, "-m", "inference", "predict", "--model", str(model_dir), "--input",
+               str(process_inputs[count]), "--output", str(tmp / f"out-{backend}.jsonl"), "--max-length",
+               str(args.max_length), "--stride", str(args.stride), "--backend", backend, "--no-progress",
+               "--overwrite", *extra]
         cmd += ["--threads", str(args.threads)] if args.threads else []
         cmd += ["--batch-size", str(args.batch_size)] if args.batch_size else []
         return lambda: subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
@@ -158,10 +189,16 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         "SpanTagger torch": lambda: timed(lambda: tagger.predict(texts)),
         "pipeline batch 1": lambda: timed(lambda: list(pipe(texts, batch_size=1))),
         "pipeline batch 16": lambda: timed(lambda: list(pipe(texts, batch_size=16))),
-        "python -m inference predict (torch)": lambda: timed(whole_process("torch")),
     }
+    for count in args.process_articles:
+        runs[f"process torch, {count} articles"] = lambda count=count: timed(whole_process("torch", count))
     if fast_kernels:
         runs[CEILING_FAST] = lambda: timed(ceiling(tagger.forward.model))
+    if bf16:
+        tagger_bf16 = SpanTagger.from_pretrained(model_dir, num_threads=args.threads, max_length=args.max_length,
+                                                 stride=args.stride, batch_size=args.batch_size, precision="bf16")
+        tagger_bf16.predict(texts[:2])
+        runs["SpanTagger torch bf16"] = lambda: timed(lambda: tagger_bf16.predict(texts))
     if not args.skip_onnx:
         from inference.onnx_backend import export_onnx
 
@@ -182,9 +219,10 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
             return seconds
 
         runs["SpanTagger onnx int8"] = int8_in_process
-        runs["python -m inference predict (onnx int8)"] = lambda: timed(whole_process(
-            "onnx", "--onnx-file", str(onnx_dir / "model.int8.onnx")
-        ))
+        for count in args.process_articles:
+            runs[f"process onnx int8, {count} articles"] = lambda count=count: timed(whole_process(
+                "onnx", count, "--onnx-file", str(onnx_dir / "model.int8.onnx")
+            ))
 
     tagger.predict(texts[:2])  # warm up allocators and kernels
     best: dict[str, float] = {}
@@ -194,10 +232,19 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
             best[name] = min(best.get(name, float("inf")), seconds)
             print(f"  round {r + 1}: {name}: {seconds:.1f}s", flush=True)
 
-    print(f"\n{'':40} {'seconds':>8} {'docs/s':>8} {'tokens/s':>9}")
+    counts = {name: len(texts) for name in best}
+    tokens = {name: n_tokens for name in best}
+    for count in args.process_articles:
+        n = sum(map(len, tokenizer(all_texts[:count], add_special_tokens=False)["input_ids"]))
+        for backend in ("torch", "onnx int8"):
+            counts[f"process {backend}, {count} articles"] = count
+            tokens[f"process {backend}, {count} articles"] = n
+    print(f"\n{'':40} {'articles':>8} {'seconds':>8} {'docs/s':>8} {'tokens/s':>9} {'of FLOP ceiling':>16}")
+    rate = {name: tokens[name] / seconds for name, seconds in best.items()}
+    of_peak = {name: rate[name] * flops / 1e9 / peak["bf16" if "bf16" in name else "fp32"] for name in best}
     for name, seconds in best.items():
-        print(f"{name:40} {seconds:8.1f} {len(texts) / seconds:8.2f} {n_tokens / seconds:9.0f}")
-    rate = {name: n_tokens / seconds for name, seconds in best.items()}
+        print(f"{name:40} {counts[name]:8d} {seconds:8.1f} {counts[name] / seconds:8.2f} {rate[name]:9.0f} "
+              f"{of_peak[name]:16.2f}")
     best_pipe = max(rate["pipeline batch 1"], rate["pipeline batch 16"])
     ceiling_rate = rate[CEILING]
     ratios = {
@@ -206,16 +253,18 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         "SpanTagger torch / ceiling": rate["SpanTagger torch"] / ceiling_rate,
         "SpanTagger torch / ceiling, window tokens counted": rate["SpanTagger torch"] * window_tokens / n_tokens
         / ceiling_rate,
-        "whole process torch / best pipeline (target >= 1.3)": rate["python -m inference predict (torch)"] / best_pipe,
-        "whole process torch / ceiling": rate["python -m inference predict (torch)"] / ceiling_rate,
     }
     if fast_kernels:
         ratios["SpanTagger torch / ceiling with oneDNN linear"] = rate["SpanTagger torch"] / rate[CEILING_FAST]
+    if bf16:
+        ratios["SpanTagger bf16 / SpanTagger fp32 (target >= 1.6)"] = rate["SpanTagger torch bf16"] / rate["SpanTagger torch"]
     if not args.skip_onnx:
         ratios["SpanTagger int8 / SpanTagger torch"] = rate["SpanTagger onnx int8"] / rate["SpanTagger torch"]
-        ratios["whole process int8 / best pipeline (target >= 1.6)"] = (
-            rate["python -m inference predict (onnx int8)"] / best_pipe
-        )
+    # whole process against the pipeline's in-process time for as many articles (its start-up not counted)
+    for backend in ("torch",) + (() if args.skip_onnx else ("onnx int8",)):
+        for count in args.process_articles:
+            ratios[f"whole process {backend} / best pipeline, {count} articles"] = (
+                rate[f"process {backend}, {count} articles"] / best_pipe)
     print()
     for name, value in ratios.items():
         print(f"{name:58} {value:6.2f}")
@@ -223,6 +272,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         Path(args.json).write_text(json.dumps({
             "articles": len(texts), "tokens": n_tokens, "window_tokens": window_tokens,
             "max_length": args.max_length, "stride": args.stride, "threads": torch.get_num_threads(),
+            "cpu": cpu_line(), "linear_kernel": tagger.linear_kernel, "precision": tagger.precision,
+            "matmul_gflops": peak, "flops_per_article_token": flops, "of_flop_ceiling": of_peak,
             "seconds": best, "tokens_per_s": rate, "ratios": ratios,
         }, indent=2))
     return 0

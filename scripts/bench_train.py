@@ -1,19 +1,28 @@
 """Training throughput of train.py against Hugging Face ``Trainer`` baselines.
 
-    python scripts/bench_train.py [--steps 40] [--batch-size 16] [--max-length 256] [--rounds 2]
+    python scripts/bench_train.py [--steps 40] [--batch-size 16] [--max-length 256] [--rounds 2] [--variants ...]
 
 Runs, each in its own process (so peak memory is its own), the same number of
 optimizer steps on the same model, train windows, batch size and sequence
 length:
 
 * ``frontlines``: training/train.py as configured (dynamic padding,
-  length-grouped batches, and oneDNN linear kernels where
-  ``train.linear_kernel: auto`` finds them faster on this CPU);
+  length-grouped batches, and the linear kernel ``train.linear_kernel: auto``
+  chooses from this CPU: see inference/kernels.py);
 * ``frontlines-default-kernels``: the same with ``train.linear_kernel=default``,
   which shows how much of the gain is the kernels and how much the batching;
+* ``frontlines-onednn``: the same with ``train.linear_kernel=onednn`` (oneDNN
+  forward and backward), the opt-in that ``auto`` does not take;
+* ``frontlines-bf16``: the same with ``train.mixed_precision=bf16``, only where
+  the CPU has native bf16;
 * ``trainer-padded``: ``Trainer`` fed windows padded to ``max_length``, as
   ``run_ner.py --pad_to_max_length`` does;
 * ``trainer-grouped``: ``Trainer`` with dynamic padding and ``group_by_length``.
+
+It prints the CPU's features, the kernel and precision each frontlines run
+used, the FLOP-bound ceiling (the model's training FLOPs per token, three
+times the forward's, against this machine's measured fp32 and bf16 matmul
+GFLOP/s; ``scripts/bench_ceiling.py``) and each run as a fraction of it.
 
 Throughput counts real (non-padding) tokens per second of training time;
 peak memory is the process's maximum resident set size (CUDA peak allocation
@@ -45,7 +54,7 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_frontlines(args: argparse.Namespace, out: Path, kernel: str | None = None) -> dict:
+def run_frontlines(args: argparse.Namespace, out: Path, extra: list[str]) -> dict:
     from training import train
 
     sets = [
@@ -56,14 +65,16 @@ def run_frontlines(args: argparse.Namespace, out: Path, kernel: str | None = Non
         "train.epochs=1000",
         "train.early_stopping_patience=0",
         f"train.num_threads={args.threads}",
-    ] + ([f"train.linear_kernel={kernel}"] if kernel else [])
+        *extra,
+    ]
     argv = ["--config", str(ROOT / "configs" / "default.yaml"), "--output-dir", str(out / "run"), "--overwrite"]
     for s in sets:
         argv += ["--set", s]
     assert train.main(argv) == 0
     meta = json.loads((out / "run" / "run.json").read_text())
     return {"tokens_per_second": meta["tokens_per_second"], "tokens": meta["train_tokens"],
-            "seconds": meta["train_seconds"], "linear_kernel": meta["linear_kernel"]}
+            "seconds": meta["train_seconds"], "linear_kernel": meta["linear_kernel"],
+            "mixed_precision": meta["mixed_precision"]}
 
 
 def run_trainer(args: argparse.Namespace, out: Path, padded: bool) -> dict:
@@ -125,7 +136,34 @@ def run_trainer(args: argparse.Namespace, out: Path, padded: bool) -> dict:
     return {"tokens_per_second": counted["tokens"] / seconds, "tokens": counted["tokens"], "seconds": seconds}
 
 
-VARIANTS = ("frontlines", "frontlines-default-kernels", "trainer-padded", "trainer-grouped")
+#: The train.py overrides of each frontlines variant.
+FRONTLINES = {
+    "frontlines": [],
+    "frontlines-default-kernels": ["train.linear_kernel=default"],
+    "frontlines-onednn": ["train.linear_kernel=onednn"],
+    "frontlines-bf16": ["train.mixed_precision=bf16"],
+}
+VARIANTS = (*FRONTLINES, "trainer-padded", "trainer-grouped")
+
+
+def print_ceiling(args: argparse.Namespace, results: dict[str, dict]) -> None:
+    """CPU, peaks, the FLOP-bound ceiling and each variant's fraction of it."""
+    from bench_ceiling import cpu_line, describe_peaks, forward_flops_per_token, peaks
+    from transformers import AutoConfig
+
+    from inference.precision import native_bf16
+    from training.backbone import resolve_backbone
+
+    peak = peaks()
+    config = AutoConfig.from_pretrained(resolve_backbone(args.model))
+    flops = 3 * forward_flops_per_token(config, args.max_length)  # forward + two backward products
+    print(cpu_line())
+    print(f"{describe_peaks(peak, native_bf16('cpu'))}; training does {flops / 1e6:.1f} MFLOP of products per "
+          f"token (windows of {args.max_length}): ceiling {peak['fp32'] * 1e9 / flops:.0f} tokens/s in fp32, "
+          f"{peak['bf16'] * 1e9 / flops:.0f} in bf16")
+    for variant, r in results.items():
+        kind = "bf16" if r.get("mixed_precision") == "bf16" else "fp32"
+        print(f"{variant:<28} {r['tokens_per_second'] * flops / 1e9 / peak[kind]:.2f} of the {kind} ceiling")
 
 
 def main() -> int:
@@ -136,25 +174,35 @@ def main() -> int:
     parser.add_argument("--model", default="embedded:minilm")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=1, help="runs of every variant; the fastest of each is kept")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated variants to run (frontlines-bf16 only where bf16 is native)")
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # child process mode
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.variant:
         with tempfile.TemporaryDirectory() as tmp:
-            if args.variant.startswith("frontlines"):
-                kernel = "default" if args.variant == "frontlines-default-kernels" else None
-                result = run_frontlines(args, Path(tmp), kernel)
+            if args.variant in FRONTLINES:
+                result = run_frontlines(args, Path(tmp), FRONTLINES[args.variant])
             else:
                 result = run_trainer(args, Path(tmp), padded=args.variant == "trainer-padded")
         result["peak_memory_mb"] = peak_memory_mb()
         args.result.write_text(json.dumps(result))
         return 0
 
+    from inference.precision import native_bf16
+
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or "frontlines" not in variants:
+        parser.error(f"--variants: unknown {unknown}" if unknown else "--variants must include frontlines")
+    if "frontlines-bf16" in variants and not native_bf16("cpu"):
+        print("note: no native bf16 on this CPU: frontlines-bf16 skipped")
+        variants.remove("frontlines-bf16")
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
-            for variant in VARIANTS:
+            for variant in variants:
                 path = Path(tmp) / f"{variant}.json"
                 cmd = [sys.executable, __file__, "--variant", variant, "--result", str(path)]
                 cmd += ["--steps", str(args.steps), "--batch-size", str(args.batch_size)]
@@ -164,14 +212,17 @@ def main() -> int:
                 print(f"  round {r + 1}: {variant}: {result['tokens_per_second']:.0f} tok/s", flush=True)
                 if variant not in results or result["tokens_per_second"] > results[variant]["tokens_per_second"]:
                     results[variant] = result
-    kernel = results["frontlines"].get("linear_kernel")
     print(f"steps={args.steps} batch={args.batch_size} max_length={args.max_length} model={args.model} "
-          f"rounds={args.rounds}; frontlines used {kernel} linear kernels")
-    print(f"{'variant':<28}{'real tok/s':>12}{'seconds':>10}{'peak MB':>10}")
+          f"rounds={args.rounds}")
+    print(f"{'variant':<28}{'real tok/s':>12}{'seconds':>10}{'peak MB':>10}  kernel, precision")
     for variant, r in results.items():
-        print(f"{variant:<28}{r['tokens_per_second']:>12.0f}{r['seconds']:>10.1f}{r['peak_memory_mb']:>10.0f}")
+        used = f"{r['linear_kernel']}, {r['mixed_precision']}" if "linear_kernel" in r else "transformers' own"
+        print(f"{variant:<28}{r['tokens_per_second']:>12.0f}{r['seconds']:>10.1f}{r['peak_memory_mb']:>10.0f}  {used}")
+    print_ceiling(args, results)
     ours = results["frontlines"]
-    for base in VARIANTS[1:]:
+    for base in variants:
+        if base == "frontlines":
+            continue
         r = results[base]
         print(
             f"frontlines / {base}: throughput x{ours['tokens_per_second'] / r['tokens_per_second']:.2f}, "

@@ -262,3 +262,26 @@ def test_bf16_mixed_precision_trains_on_a_cpu_with_native_bf16(tmp_path, mini_co
     assert meta["mixed_precision"] == "bf16" and meta["linear_kernel"] == "default"
     check = json.loads((out / PRECISION_FILE).read_text())  # the bf16 check ran at the end of the run
     assert {"fp32_micro_f1", "bf16_micro_f1", "allowed"} <= set(check)
+
+
+# ---- the command line -------------------------------------------------------
+
+
+def test_predict_precision_flag(keyword_run, tmp_path, monkeypatch, capsys):
+    from inference.cli import main
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": ex.id, "text": ex.text}) + "\n" for ex in _examples()))
+
+    def spans(name: str) -> list:
+        lines = (tmp_path / name).read_text().splitlines()
+        return [[(s["start"], s["end"], s["label"]) for s in json.loads(line)["spans"]] for line in lines]
+
+    common = ["predict", "--model", str(keyword_run), "--input", str(src), "--no-progress", "--device", "cpu"]
+    monkeypatch.setattr(precision, "cpu_info", lambda: AVX2)
+    assert main([*common, "--output", str(tmp_path / "refused.jsonl"), "--precision", "bf16"]) == 2
+    assert "no native bf16" in capsys.readouterr().err and not (tmp_path / "refused.jsonl").exists()
+    monkeypatch.setattr(precision, "cpu_info", lambda: NATIVE)
+    assert main([*common, "--output", str(tmp_path / "fp32.jsonl"), "--precision", "fp32"]) == 0
+    assert main([*common, "--output", str(tmp_path / "bf16.jsonl"), "--precision", "bf16"]) == 0
+    assert spans("bf16.jsonl") == spans("fp32.jsonl") and any(spans("fp32.jsonl"))
