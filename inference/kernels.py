@@ -73,7 +73,10 @@ def _mm_t(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None) ->
 
 @functools.cache
 def onednn_works() -> bool:
-    """The kernel exists and gives ``F.linear``'s results on small fp32 matrices (once per process, ~1 ms).
+    """The kernel exists and gives ``F.linear``'s results on small fp32 matrices.
+
+    Once per process; as the first oneDNN call it also sets oneDNN up (30-50 ms
+    here, which the first real product would otherwise pay).
 
     Any exception, or a result not ``allclose`` to ``F.linear``'s, and the
     swap is off: a private op may change meaning between torch releases.
