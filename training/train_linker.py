@@ -1,0 +1,210 @@
+"""Second stage of a run: train the event linker on the tagger's frozen word states.
+
+    python -m training.train_linker --run runs/default            # after training/train.py
+    python -m training.train_linker --run runs/default --overwrite
+
+Why a second stage rather than a joint loss: the linker needs the span
+layer's output (triggers and candidates), trains in well under a minute on
+frozen states, and leaves the tagger's training, its model selection and its
+``transformers.pipeline`` compatibility exactly as they were. Features come
+from :meth:`inference.SpanTagger.word_states` (the code path prediction
+uses), on the gold spans of the train split; the epoch and the decision
+threshold are chosen on dev by exact-record F1, never on test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from inference.fileio import atomic_write_text
+from inference.labels import STATUSES
+from inference.linker import LINKER_DIR, ROLE_CLASSES, EventLinker, Pairs, build_pairs, n_hand_features
+from inference.spans import Event, Example
+from training.event_scoring import score_events
+
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+
+
+def pair_labels(pairs: Pairs, gold: Event) -> np.ndarray:
+    """The gold role class of each candidate of one trigger."""
+    labels = np.zeros(len(pairs.candidates), dtype=np.int64)
+    for i, cand in enumerate(pairs.candidates):
+        if cand == gold.taker:
+            labels[i] = ROLE_CLASSES.index("taker")
+        elif cand == gold.loser:
+            labels[i] = ROLE_CLASSES.index("loser")
+        elif cand in gold.places:
+            labels[i] = ROLE_CLASSES.index("place")
+        elif cand == gold.extent:
+            labels[i] = ROLE_CLASSES.index("extent")
+    return labels
+
+
+def featurize(examples: Sequence[Example], states: Sequence[np.ndarray],
+              words: Sequence[Sequence[tuple[int, int]]]) -> list[list[Pairs]]:
+    """Pairs of every trigger of every article, built on the gold spans."""
+    return [build_pairs(ex.text, ex.spans, st, w) for ex, st, w in zip(examples, states, words, strict=True)]
+
+
+def _mlp(d_in: int, hidden: int, d_out: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, d_out))
+
+
+def _numpy_weights(role: nn.Module, status: nn.Module) -> dict[str, np.ndarray]:
+    out = {f"role.{k}": v.detach().cpu().numpy().copy() for k, v in role.state_dict().items()}
+    out.update({f"status.{k}": v.detach().cpu().numpy().copy() for k, v in status.state_dict().items()})
+    return out
+
+
+def link_all(linker: EventLinker, pairs: Sequence[list[Pairs]]) -> list[list[Event]]:
+    """Decode prebuilt pairs with a linker (the numpy inference path, so dev scores are the served ones)."""
+    from inference.linker import _masked_softmax, decode_pairs
+    from inference.linker import _mlp as np_mlp
+
+    out = []
+    for article in pairs:
+        events = []
+        for p in article:
+            roles = (_masked_softmax(np_mlp(p.features, linker.role_layers), p.mask) if len(p.candidates)
+                     else np.zeros((0, len(ROLE_CLASSES))))
+            logits = np_mlp(p.status_features[None], linker.status_layers)[0]
+            probs = np.exp(logits - logits.max())
+            events.append(decode_pairs(p, roles, probs / probs.sum(), linker.threshold)[0])
+        out.append(events)
+    return out
+
+
+def fit(train: Sequence[tuple[list[Pairs], list[Event]]], dev: Sequence[tuple[list[Pairs], list[Event]]],
+        hidden_size: int, seed: int = 0, epochs: int = 40, lr: float = 1e-3, hidden: int = 256,
+        dropout: float = 0.2) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Train both heads; return the dev-best weights and settings (epoch, threshold, dev scores)."""
+    torch.manual_seed(seed)
+    rows, masks, labels, s_rows, s_labels = [], [], [], [], []
+    for pairs, gold in train:
+        by_trigger = {e.trigger: e for e in gold}
+        for p in pairs:
+            g = by_trigger[p.trigger]
+            if len(p.candidates):
+                rows.append(p.features)
+                masks.append(p.mask)
+                labels.append(pair_labels(p, g))
+            s_rows.append(p.status_features)
+            s_labels.append(STATUSES.index(g.status))
+    x = torch.from_numpy(np.concatenate(rows))
+    m = torch.from_numpy(np.concatenate(masks))
+    y = torch.from_numpy(np.concatenate(labels))
+    sx = torch.from_numpy(np.stack(s_rows))
+    sy = torch.tensor(s_labels)
+    role = _mlp(x.shape[1], hidden, len(ROLE_CLASSES), dropout)
+    status = _mlp(sx.shape[1], hidden // 2, len(STATUSES), dropout)
+    opt = torch.optim.AdamW([*role.parameters(), *status.parameters()], lr=lr, weight_decay=0.01)
+    gen = torch.Generator().manual_seed(seed)
+    best: tuple[float, dict[str, np.ndarray], dict[str, Any]] | None = None
+    dev_pairs = [p for p, _ in dev]
+    dev_gold = {str(i): g for i, (_, g) in enumerate(dev)}
+    for epoch in range(1, epochs + 1):
+        role.train()
+        status.train()
+        for idx in torch.randperm(len(x), generator=gen).split(512):
+            logits = role(x[idx]).masked_fill(~m[idx], -1e4)
+            loss = nn.functional.cross_entropy(logits, y[idx])
+            s_idx = torch.randint(len(sx), (min(len(sx), 128),), generator=gen)
+            loss = loss + nn.functional.cross_entropy(status(sx[s_idx]), sy[s_idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        role.eval()
+        status.eval()
+        weights = _numpy_weights(role, status)
+        for threshold in THRESHOLDS:
+            linker = EventLinker(weights, {"threshold": threshold})
+            pred = {str(i): ev for i, ev in enumerate(link_all(linker, dev_pairs))}
+            scores, _ = score_events(dev_gold, pred)
+            key = scores["record"]["f1"] + 1e-3 * scores["place"]["f1"]
+            if best is None or key > best[0]:
+                best = (key, weights, {"epoch": epoch, "threshold": threshold, "dev_gold_spans": scores})
+    assert best is not None
+    _, weights, settings = best
+    settings.update({"hidden_size": hidden_size, "hand_features": n_hand_features(), "mlp_hidden": hidden,
+                     "seed": seed, "epochs": epochs, "lr": lr, "role_classes": list(ROLE_CLASSES),
+                     "statuses": list(STATUSES), "n_train_triggers": len(s_rows)})
+    return weights, settings
+
+
+def save_linker(run_dir: Path, weights: dict[str, np.ndarray], settings: dict[str, Any]) -> Path:
+    """Write ``<run>/linker`` whole or not at all (a temporary directory renamed into place)."""
+    from safetensors.numpy import save_file
+
+    final = run_dir / LINKER_DIR
+    tmp = run_dir / f".{LINKER_DIR}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(weights, str(tmp / "linker.safetensors"))
+    atomic_write_text(tmp / "linker.json", json.dumps(settings, indent=2, default=float) + "\n")
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return final
+
+
+def train_linker(run_dir: str | Path, examples: Sequence[Example], split_of: Any, seed: int = 0) -> dict[str, Any]:
+    """Train and save the linker of a run from the corpus's event-annotated train/dev articles."""
+    from inference.tagger import SpanTagger
+
+    run_dir = Path(run_dir)
+    annotated = [ex for ex in examples if ex.events is not None]
+    train = [ex for ex in annotated if split_of(ex) == "train"]
+    dev = [ex for ex in annotated if split_of(ex) == "dev"]
+    if not train or not dev:
+        raise ValueError("the corpus has no event-annotated train and dev articles: nothing to train the linker on")
+    tagger = SpanTagger.from_pretrained(run_dir)
+    hidden_size = 0
+    data = []
+    for part in (train, dev):
+        states = tagger.word_states([ex.text for ex in part])
+        hidden_size = states[0][0].shape[1] if states else hidden_size
+        pairs = featurize(part, [s for s, _ in states], [w for _, w in states])
+        data.append([(p, ex.events or []) for p, ex in zip(pairs, part, strict=True)])
+    weights, settings = fit(data[0], data[1], hidden_size, seed=seed)
+    settings["n_train_articles"], settings["n_dev_articles"] = len(train), len(dev)
+    save_linker(run_dir, weights, settings)
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from training.corpus import DEFAULT_CORPUS, CorpusError, load_corpus, split_of_example
+
+    parser = argparse.ArgumentParser(prog="python -m training.train_linker", description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True, help="a run directory written by training/train.py")
+    parser.add_argument("--corpus", type=Path, nargs="+", default=[DEFAULT_CORPUS])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing linker")
+    args = parser.parse_args(argv)
+    if (args.run / LINKER_DIR).exists() and not args.overwrite:
+        print(f"error: {args.run / LINKER_DIR} exists; pass --overwrite to replace it", file=sys.stderr)
+        return 2
+    try:
+        examples = load_corpus(args.corpus)
+        settings = train_linker(args.run, examples, split_of_example, seed=args.seed)
+    except (CorpusError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    dev = settings["dev_gold_spans"]
+    print(f"linker: epoch {settings['epoch']}, threshold {settings['threshold']}; dev (gold spans) record F1 "
+          f"{dev['record']['f1']:.3f}, taker {dev['taker']['f1']:.3f}, place {dev['place']['f1']:.3f}, "
+          f"status {dev['status']['accuracy']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
