@@ -64,6 +64,7 @@ def run_frontlines(args: argparse.Namespace, out: Path, extra: list[str]) -> dic
         f"model={args.model}",
         "train.epochs=1000",
         "train.early_stopping_patience=0",
+        "eval.final=false",  # time the loop, not the linker and the test/stress evaluation after it
         f"train.num_threads={args.threads}",
         *extra,
     ]

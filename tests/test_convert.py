@@ -220,7 +220,7 @@ def test_hf_layout_and_refusals(tmp_path, corpus):
     from datasets import load_from_disk
 
     ds = load_from_disk(str(out / "dataset"))
-    assert set(ds) == {"train", "validation", "test"}
+    assert set(ds) == {"train", "validation", "test", "stress"}  # the shipped corpus has a stress split
     assert ds["train"].features["ner_tags"].feature.names == list(TAGS)
     row = ds["train"][0]
     assert row["id"] == f"{row['article_id']}:0" and len(row["tokens"]) == len(row["ner_tags"])

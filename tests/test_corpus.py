@@ -79,9 +79,11 @@ def test_label_set_is_defined_once_in_bio_order():
 
 def test_splits_are_deterministic_disjoint_and_pin_the_seed():
     examples = load_corpus()
-    parts = {s: {ex.id for ex in split_examples(examples, s)} for s in ("train", "dev", "test")}
+    parts = {s: {ex.id for ex in split_examples(examples, s)} for s in ("train", "dev", "test", "stress")}
     assert sum(len(p) for p in parts.values()) == len(examples)
-    assert not (parts["train"] & parts["dev"] or parts["train"] & parts["test"] or parts["dev"] & parts["test"])
+    names = list(parts)
+    assert not any(parts[a] & parts[b] for i, a in enumerate(names) for b in names[i + 1:])
+    assert len(parts["stress"]) >= 50  # the held-out stress split of corpus v2
     assert split_of("albu-kamal-seed") == "test"
     shares = [split_of(f"article-{i}") for i in range(2000)]
     assert 0.75 < shares.count("train") / 2000 < 0.85

@@ -14,7 +14,7 @@ from inference import SpanTagger
 from inference.precision import PRECISION_FILE, CpuInfo, choose_precision, weights_digest
 from inference.spans import Example, Span
 from training import rundir
-from training.corpus import load_corpus, split_of
+from training.corpus import load_corpus, split_of, split_of_example
 from training.precision_check import check_bf16
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,8 +209,8 @@ def mini_corpus(tmp_path_factory) -> Path:
 
     picked: dict[str, list] = {"train": [], "dev": [], "test": []}
     for ex in load_corpus():
-        bucket = picked.get(split_of(ex.id))
-        if bucket is not None and len(bucket) < {"train": 8, "dev": 2, "test": 2}[split_of(ex.id)]:
+        bucket = picked.get(split_of_example(ex))
+        if bucket is not None and len(bucket) < {"train": 8, "dev": 2, "test": 2}[split_of_example(ex)]:
             bucket.append(ex)
     path = tmp_path_factory.mktemp("corpus") / "mini.jsonl"
     write_jsonl_atomic(path, [ex.to_dict() for part in picked.values() for ex in part])

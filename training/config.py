@@ -70,6 +70,9 @@ DEFAULTS: dict[str, Any] = {
     "eval": {
         "decoding": "viterbi",  # the decoder of the test/stress reports: viterbi | argmax (both are reported)
         "bootstrap": 1000,  # resamples for the 95% intervals of the reports
+        # After training: the event linker, test and stress reports, the bf16 check, the model card.
+        # Off only for benchmarks of the loop itself (scripts/bench_train.py).
+        "final": True,
     },
 }
 

@@ -296,11 +296,15 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
         meta = rundir.run_metadata(config, accelerator, state, time.time() - started, kernel)
         meta["dev_best_micro_f1"] = state.best_f1
         sizes = {s: len(split_examples(examples, s)) for s in SPLITS}
-        summaries = finish_run(out, config, examples, meta, sizes)
-        if native_bf16(str(accelerator.device)):  # what --precision auto needs before it serves bf16
-            from training.precision_check import check_bf16
+        if config["eval"]["final"]:
+            summaries = finish_run(out, config, examples, meta, sizes)
+            if native_bf16(str(accelerator.device)):  # what --precision auto needs before it serves bf16
+                from training.precision_check import check_bf16
 
-            check_bf16(out, examples, decoding=config["eval"]["decoding"])
+                check_bf16(out, examples, decoding=config["eval"]["decoding"])
+        else:  # benchmarks and smoke runs: the loop only
+            summaries = {}
+            rundir.write_run_json(out, meta)
         test = summaries.get("test", {}).get("micro_f1")
         accelerator.print(f"test micro-F1 {test:.4f}; run written to {out}" if test is not None else f"run written to {out}")
     accelerator.end_training()
