@@ -17,12 +17,14 @@ on one machine make the same one whatever the load (and give the same bits):
   whose signature is not the one this module calls, or one that fails the
   start-up self-test (:func:`onednn_works`): ``"default"``;
 * an AMD CPU (``AuthenticAMD``) with ``avx512f``: ``"onednn"`` for
-  prediction; for training ``"onednn-forward"``: the forward product by
-  oneDNN, the backward products by ATen's ``mm`` exactly as ``F.linear``'s
-  (the full oneDNN backward, ``"onednn"``, needs transposed copies of the
-  gradient, input and weight; it measured 0.80x the default kernels' training
-  throughput on the second EPYC above, and 1.14x on the first, so it is an
-  opt-in);
+  prediction; for training ``"default"``. Two EPYC hosts with the same
+  flags disagreed on training: the full oneDNN backward (``"onednn"``) ran
+  1.14x the default kernels on the first and 0.80x on the second, and on a
+  third (2026-12-01, ``scripts/bench_train.py --steps 20``) the default
+  kernels ran 1,430 real tokens/s against 1,246 for ``"onednn"`` and 1,281
+  for ``"onednn-forward"`` (oneDNN forward, ATen backward). No CPU flag tells
+  these hosts apart, so training keeps the kernels that are never slower than
+  themselves; both oneDNN variants stay opt-in;
 * anything else (Intel, where MKL is at home; AMD without AVX-512; ARM):
   ``"default"``, as measured nowhere faster.
 
@@ -104,7 +106,7 @@ def choose_kernel(device_type: str = "cpu", training: bool = False, cpu: CpuInfo
         return "default"
     if not onednn_works():
         return "default"
-    return "onednn-forward" if training else "onednn"
+    return "default" if training else "onednn"
 
 
 class _OneDNNLinearFunction(torch.autograd.Function):

@@ -233,7 +233,9 @@ def test_a_resumed_run_keeps_the_kernel_it_recorded(tmp_path, mini_corpus, monke
     monkeypatch.setattr(kernels, "onednn_works", lambda: True)
     out = tmp_path / "run"
     monkeypatch.setattr(precision, "cpu_info", lambda: CpuInfo("AuthenticAMD", frozenset({"avx512f"})))
-    assert _train(out, mini_corpus, "--set", "train.epochs=1") == 0
+    # Training's rule gives the default kernels on every CPU now, so the first run names one (a user's choice,
+    # recorded like a rule's); the resume below says "auto" and must keep it.
+    assert _train(out, mini_corpus, "--set", "train.epochs=1", "--set", "train.linear_kernel=onednn-forward") == 0
     checkpoints = sorted((out / "checkpoints").glob("step-*"))
     state = json.loads((checkpoints[-1] / "run_state.json").read_text())
     assert state["linear_kernel"] == "onednn-forward"
@@ -241,7 +243,8 @@ def test_a_resumed_run_keeps_the_kernel_it_recorded(tmp_path, mini_corpus, monke
     # resume on a machine where the rule says otherwise, for one more epoch: the run keeps its kernel
     monkeypatch.setattr(precision, "cpu_info", lambda: CpuInfo("GenuineIntel", frozenset({"avx512f"})))
     shutil.rmtree(out / "report")
-    assert train.main(["--output-dir", str(out), "--resume", "--set", "train.epochs=2"]) == 0
+    assert train.main(["--output-dir", str(out), "--resume", "--set", "train.epochs=2",
+                       "--set", "train.linear_kernel=auto"]) == 0
     meta = json.loads((out / "run.json").read_text())
     assert meta["linear_kernel"] == "onednn-forward" and meta["cpu"]["vendor"] == "GenuineIntel"
     newest = sorted((out / "checkpoints").glob("step-*"))[-1]
