@@ -41,6 +41,8 @@ CUES = ("by", "from", "to", "of", "in", "(", "said", "says", "against", "for")
 #: few parties and places (where a pronoun's party or "the town" is named).
 CONTEXT_SENTENCES = 2
 FAR_ACTORS, FAR_PLACES = 3, 2
+#: Words before and after the trigger whose mean state the status classifier reads ("denied that", "vowed to").
+STATUS_LEFT, STATUS_RIGHT = 6, 4
 LINKER_DIR = "linker"
 
 
@@ -112,6 +114,21 @@ def _status_cues(rule: Event) -> np.ndarray:
     return np.asarray([float(rule.status == s) for s in STATUSES], dtype=np.float32)
 
 
+def _cue_flags(text: str, trig: Span, sentence: tuple[int, int], spans: Sequence[Span]) -> np.ndarray:
+    """Status cue words (the rule baseline's lists) before and after the trigger in its sentence, and a party
+    next to a reporting verb: what says a change is denied, attempted, planned or only claimed."""
+    from inference.event_rules import _ATTEMPTED, _CLAIM, _DENIED, _MODAL, _PLANNED
+
+    before = " ".join(text[sentence[0] : trig.start].split()[-10:])
+    after = " ".join(text[trig.end : sentence[1]].split()[:6])
+    flags = [float(bool(rx.search(part))) for part in (before, after)
+             for rx in (_DENIED, _ATTEMPTED, _PLANNED, _MODAL, _CLAIM)]
+    claim = _CLAIM.search(text, sentence[0], sentence[1])
+    near = claim is not None and any(s.label == "ACTOR" and abs(s.end - claim.start()) < 40 for s in spans
+                                     if sentence[0] <= s.start < sentence[1])
+    return np.asarray([*flags, float(near)], dtype=np.float32)
+
+
 def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
                 words: Sequence[tuple[int, int]]) -> list[Pairs]:
     """The candidate pairs of every trigger of one article, with features."""
@@ -158,7 +175,14 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
         if t_sent not in sentence_vecs:
             lo_w = [i for i, (s, _) in enumerate(words) if bounds[t_sent][0] <= s < bounds[t_sent][1]]
             sentence_vecs[t_sent] = word_vecs[lo_w].mean(0) if lo_w else np.zeros(word_vecs.shape[1], np.float32)
-        status = np.concatenate([vec[trig], sentence_vecs[t_sent], _status_cues(rule)])
+        t_lo = int(np.searchsorted(starts, trig.start, side="left"))
+        t_hi = int(np.searchsorted(starts, trig.end, side="left"))
+        left = word_vecs[max(0, t_lo - STATUS_LEFT) : t_lo]
+        right = word_vecs[t_hi : t_hi + STATUS_RIGHT]
+        zero = np.zeros(word_vecs.shape[1], np.float32)
+        status = np.concatenate([vec[trig], sentence_vecs[t_sent], left.mean(0) if len(left) else zero,
+                                 right.mean(0) if len(right) else zero, _status_cues(rule),
+                                 _cue_flags(text, trig, bounds[t_sent], spans)])
         dim = 4 * word_vecs.shape[1] + n_hand_features()
         out.append(Pairs(trig, cands, np.asarray(rows, dtype=np.float32).reshape(-1, dim),
                          np.asarray(masks, dtype=bool).reshape(-1, len(ROLE_CLASSES)), status.astype(np.float32), rule))
@@ -181,8 +205,9 @@ def _masked_softmax(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def decode_pairs(pairs: Pairs, role_probs: np.ndarray, status_probs: np.ndarray,
-                 threshold: float = 0.5) -> tuple[Event, float]:
+                 threshold: float | dict[str, float] = 0.5) -> tuple[Event, float]:
     """The event of one trigger from its pairs' role distributions and its status distribution."""
+    cut = threshold if isinstance(threshold, dict) else dict.fromkeys(("taker", "loser", "place", "extent"), threshold)
     chosen: dict[str, Span | None] = {"taker": None, "loser": None, "extent": None}
     confidences = [float(status_probs.max())]
     for role in ("taker", "loser", "extent"):
@@ -191,7 +216,7 @@ def decode_pairs(pairs: Pairs, role_probs: np.ndarray, status_probs: np.ndarray,
             continue
         order = np.argsort(-role_probs[:, k])
         for j in order:
-            if role_probs[j, k] < threshold:
+            if role_probs[j, k] < cut[role]:
                 break
             cand = pairs.candidates[int(j)]
             if cand in chosen.values():
@@ -200,8 +225,8 @@ def decode_pairs(pairs: Pairs, role_probs: np.ndarray, status_probs: np.ndarray,
             confidences.append(float(role_probs[j, k]))
             break
     place_probs = role_probs[:, ROLE_CLASSES.index("place")]
-    places = tuple(c for c, p in zip(pairs.candidates, place_probs, strict=True) if p >= threshold)
-    confidences += [float(p) for p in place_probs if p >= threshold]
+    places = tuple(c for c, p in zip(pairs.candidates, place_probs, strict=True) if p >= cut["place"])
+    confidences += [float(p) for p in place_probs if p >= cut["place"]]
     status = STATUSES[int(status_probs.argmax())]
     event = Event(trigger=pairs.trigger, status=status, taker=chosen["taker"], loser=chosen["loser"],
                   places=places, extent=chosen["extent"])
@@ -213,9 +238,27 @@ class EventLinker:
 
     def __init__(self, weights: dict[str, np.ndarray], settings: dict[str, Any]) -> None:
         self.settings = settings
-        self.threshold = float(settings.get("threshold", 0.5))
+        # One probability cut per role (chosen on dev by the trainer), or one for all in older linkers.
+        raw = settings.get("threshold", 0.5)
+        self.threshold = {k: float(v) for k, v in raw.items()} if isinstance(raw, dict) else float(raw)
         self.role_layers = _layers(weights, "role")
         self.status_layers = _layers(weights, "status")
+        # Feature standardisation fitted on the training pairs (hidden states have a few huge dimensions).
+        self.norm = {k: (weights.get(f"norm.{k}.mean"), weights.get(f"norm.{k}.std")) for k in ("role", "status")}
+
+    def _z(self, x: np.ndarray, key: str) -> np.ndarray:
+        mean, std = self.norm[key]
+        return x if mean is None or std is None else (x - mean) / std
+
+    def score_pairs(self, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+        """``(role distributions (n_candidates, 5), status distribution (5,))`` of one trigger's pairs."""
+        if len(pairs.candidates):
+            role_probs = _masked_softmax(_mlp(self._z(pairs.features, "role"), self.role_layers), pairs.mask)
+        else:
+            role_probs = np.zeros((0, len(ROLE_CLASSES)))
+        logits = _mlp(self._z(pairs.status_features[None], "status"), self.status_layers)[0]
+        status_probs = np.exp(logits - logits.max())
+        return role_probs, status_probs / status_probs.sum()
 
     @classmethod
     def from_dir(cls, run_dir: str | Path) -> EventLinker:
@@ -238,17 +281,7 @@ class EventLinker:
     def link(self, text: str, spans: Sequence[Span], word_vecs: np.ndarray,
              words: Sequence[tuple[int, int]]) -> list[tuple[Event, float]]:
         """Events (with scores) of one article from its spans and word states."""
-        out = []
-        for pairs in build_pairs(text, spans, word_vecs, words):
-            if len(pairs.candidates):
-                role_probs = _masked_softmax(_mlp(pairs.features, self.role_layers), pairs.mask)
-            else:
-                role_probs = np.zeros((0, len(ROLE_CLASSES)))
-            logits = _mlp(pairs.status_features[None], self.status_layers)[0]
-            status_probs = np.exp(logits - logits.max())
-            status_probs /= status_probs.sum()
-            out.append(decode_pairs(pairs, role_probs, status_probs, self.threshold))
-        return out
+        return [decode_pairs(p, *self.score_pairs(p), self.threshold) for p in build_pairs(text, spans, word_vecs, words)]
 
 
 def _layers(weights: dict[str, np.ndarray], prefix: str) -> list[tuple[np.ndarray, np.ndarray]]:

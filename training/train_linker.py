@@ -32,7 +32,7 @@ from inference.linker import LINKER_DIR, ROLE_CLASSES, EventLinker, Pairs, build
 from inference.spans import Event, Example
 from training.event_scoring import score_events
 
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def pair_labels(pairs: Pairs, gold: Event) -> np.ndarray:
@@ -67,21 +67,17 @@ def _numpy_weights(role: nn.Module, status: nn.Module) -> dict[str, np.ndarray]:
 
 
 def link_all(linker: EventLinker, pairs: Sequence[list[Pairs]]) -> list[list[Event]]:
-    """Decode prebuilt pairs with a linker (the numpy inference path, so dev scores are the served ones)."""
-    from inference.linker import _masked_softmax, decode_pairs
-    from inference.linker import _mlp as np_mlp
+    """Decode prebuilt pairs with a linker (the inference path, so dev scores are the served ones)."""
+    from inference.linker import decode_pairs
 
-    out = []
-    for article in pairs:
-        events = []
-        for p in article:
-            roles = (_masked_softmax(np_mlp(p.features, linker.role_layers), p.mask) if len(p.candidates)
-                     else np.zeros((0, len(ROLE_CLASSES))))
-            logits = np_mlp(p.status_features[None], linker.status_layers)[0]
-            probs = np.exp(logits - logits.max())
-            events.append(decode_pairs(p, roles, probs / probs.sum(), linker.threshold)[0])
-        out.append(events)
-    return out
+    return [[decode_pairs(p, *linker.score_pairs(p), linker.threshold)[0] for p in article] for article in pairs]
+
+
+def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (floored) standard deviation per feature, fitted on the training rows."""
+    mean = x.mean(0).astype(np.float32)
+    std = np.maximum(x.std(0), 1e-3).astype(np.float32)
+    return mean, std
 
 
 def fit(train: Sequence[tuple[list[Pairs], list[Event]]], dev: Sequence[tuple[list[Pairs], list[Event]]],
@@ -100,11 +96,14 @@ def fit(train: Sequence[tuple[list[Pairs], list[Event]]], dev: Sequence[tuple[li
                 labels.append(pair_labels(p, g))
             s_rows.append(p.status_features)
             s_labels.append(STATUSES.index(g.status))
-    x = torch.from_numpy(np.concatenate(rows))
+    x_np, sx_np = np.concatenate(rows), np.stack(s_rows)
+    norms = {"role": _standardise(x_np), "status": _standardise(sx_np)}
+    x = torch.from_numpy((x_np - norms["role"][0]) / norms["role"][1])
     m = torch.from_numpy(np.concatenate(masks))
     y = torch.from_numpy(np.concatenate(labels))
-    sx = torch.from_numpy(np.stack(s_rows))
+    sx = torch.from_numpy((sx_np - norms["status"][0]) / norms["status"][1])
     sy = torch.tensor(s_labels)
+    extra = {f"norm.{k}.{part}": arr for k, (mean, std) in norms.items() for part, arr in (("mean", mean), ("std", std))}
     role = _mlp(x.shape[1], hidden, len(ROLE_CLASSES), dropout)
     status = _mlp(sx.shape[1], hidden // 2, len(STATUSES), dropout)
     opt = torch.optim.AdamW([*role.parameters(), *status.parameters()], lr=lr, weight_decay=0.01)
@@ -125,14 +124,24 @@ def fit(train: Sequence[tuple[list[Pairs], list[Event]]], dev: Sequence[tuple[li
             opt.step()
         role.eval()
         status.eval()
-        weights = _numpy_weights(role, status)
-        for threshold in THRESHOLDS:
-            linker = EventLinker(weights, {"threshold": threshold})
-            pred = {str(i): ev for i, ev in enumerate(link_all(linker, dev_pairs))}
+        weights = {**_numpy_weights(role, status), **extra}
+        # One cut per role, by coordinate ascent on dev exact-record F1 (place F1 breaks ties).
+        cuts = dict.fromkeys(("taker", "loser", "place", "extent"), 0.5)
+
+        def dev_score(c: dict[str, float], weights: dict[str, np.ndarray] = weights) -> tuple[float, dict]:
+            pred = {str(i): ev for i, ev in enumerate(link_all(EventLinker(weights, {"threshold": c}), dev_pairs))}
             scores, _ = score_events(dev_gold, pred)
-            key = scores["record"]["f1"] + 1e-3 * scores["place"]["f1"]
-            if best is None or key > best[0]:
-                best = (key, weights, {"epoch": epoch, "threshold": threshold, "dev_gold_spans": scores})
+            return scores["record"]["f1"] + 1e-3 * scores["place"]["f1"], scores
+
+        key, scores = dev_score(cuts)
+        for name in cuts:
+            for value in THRESHOLDS:
+                trial = {**cuts, name: value}
+                k, sc = dev_score(trial)
+                if k > key:
+                    key, scores, cuts = k, sc, trial
+        if best is None or key > best[0]:
+            best = (key, weights, {"epoch": epoch, "threshold": dict(cuts), "dev_gold_spans": scores})
     assert best is not None
     _, weights, settings = best
     settings.update({"hidden_size": hidden_size, "hand_features": n_hand_features(), "mlp_hidden": hidden,
