@@ -112,7 +112,7 @@ def tag_afresh(path: Path, gold: Sequence[Example], decoding: str, batch_size: i
 
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"run directory {path} has no model (config.json) to tag the articles with")
-    tagger = SpanTagger.from_pretrained(path, decoding=decoding)
+    tagger = SpanTagger.from_pretrained(path, decoding=decoding, precision="fp32")
     return normalise_predictions(gold, tagger_spans(tagger, gold, batch_size))
 
 

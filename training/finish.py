@@ -60,7 +60,8 @@ def finish_run(out: Path, config: dict[str, Any], examples: Sequence[Example], m
         meta["linker"]["dev_gold_spans_record_f1"] = settings["dev_gold_spans"]["record"]["f1"]
         print(f"event linker: dev record F1 (gold spans) {meta['linker']['dev_gold_spans_record_f1']:.3f}",
               file=sys.stderr)
-    tagger = SpanTagger.from_pretrained(out, decoding=config["eval"]["decoding"])
+    # fp32: the reference numbers (bf16 is checked against them in precision.json)
+    tagger = SpanTagger.from_pretrained(out, decoding=config["eval"]["decoding"], precision="fp32")
     summaries: dict[str, dict[str, Any]] = {}
     for split, folder in REPORT_DIRS.items():
         part = [ex for ex in examples if split_of_example(ex) == split]

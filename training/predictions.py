@@ -157,7 +157,7 @@ def predict_examples(model_dir: str | Path, examples: Sequence[Example], batch_s
     """Predict spans for ``examples`` with :class:`inference.SpanTagger`."""
     from inference import SpanTagger  # imported here: only the model command needs torch and the model code
 
-    tagger = SpanTagger.from_pretrained(str(model_dir))
+    tagger = SpanTagger.from_pretrained(str(model_dir), precision="fp32")  # evaluation reports fp32
     outputs = tagger.predict([ex.text for ex in examples], batch_size=batch_size)
     if len(outputs) != len(examples):
         raise RuntimeError(f"SpanTagger returned {len(outputs)} results for {len(examples)} texts")

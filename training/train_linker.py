@@ -176,7 +176,7 @@ def train_linker(run_dir: str | Path, examples: Sequence[Example], split_of: Any
     dev = [ex for ex in annotated if split_of(ex) == "dev"]
     if not train or not dev:
         raise ValueError("the corpus has no event-annotated train and dev articles: nothing to train the linker on")
-    tagger = SpanTagger.from_pretrained(run_dir)
+    tagger = SpanTagger.from_pretrained(run_dir, precision="fp32")  # the states the linker is scored on
     hidden_size = 0
     data = []
     for part in (train, dev):
