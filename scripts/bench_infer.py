@@ -134,7 +134,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
     all_texts, texts = texts, texts[: args.n_articles]
 
     tagger = SpanTagger.from_pretrained(model_dir, num_threads=args.threads, max_length=args.max_length,
-                                        stride=args.stride, batch_size=args.batch_size)
+                                        stride=args.stride, batch_size=args.batch_size, precision="fp32")
     tokenizer = tagger.tokenizer
     fast_kernels = tagger.linear_kernel != "default"
     bf16 = native_bf16("cpu")
@@ -190,6 +190,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         "pipeline batch 1": lambda: timed(lambda: list(pipe(texts, batch_size=1))),
         "pipeline batch 16": lambda: timed(lambda: list(pipe(texts, batch_size=16))),
     }
+    if tagger.load_linker("auto") is not None:  # events ride on the same forward pass: what do they add?
+        runs["SpanTagger torch + events"] = lambda: timed(lambda: tagger.predict_events(texts))
     for count in args.process_articles:
         runs[f"process torch, {count} articles"] = lambda count=count: timed(whole_process("torch", count))
     if fast_kernels:
@@ -266,6 +268,9 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
             ratios[f"whole process {backend} / best pipeline, {count} articles"] = (
                 rate[f"process {backend}, {count} articles"] / best_pipe)
     print()
+    if "SpanTagger torch + events" in best:
+        ratios["events' extra time / SpanTagger torch time (target < 0.25)"] = (
+            best["SpanTagger torch + events"] / best["SpanTagger torch"] - 1.0)
     for name, value in ratios.items():
         print(f"{name:58} {value:6.2f}")
     if args.json:
