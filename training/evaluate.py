@@ -28,7 +28,7 @@ from typing import Any
 
 from training.compare import compare_runs
 from training.corpus import DEFAULT_CORPUS, SPLITS, load_corpus, split_examples
-from training.predictions import predict_examples, read_predictions
+from training.predictions import read_predictions
 from training.reports import build_report, check_outputs, report_paths, summary_line, write_report, write_report_files
 from training.scoring import score
 
@@ -95,11 +95,15 @@ def evaluate_model(
     if not examples:
         raise ValueError(f"split {split!r} of {corpus} has no articles")
     check_outputs(report_paths(out_dir).values(), overwrite)  # fail before the slow part
-    preds = predict_examples(model, examples, batch_size=batch_size)
+    from inference import SpanTagger  # the model command alone needs torch and the model code
+    from training.run_eval import evaluate_tagger
+
+    tagger = SpanTagger.from_pretrained(str(model), precision="fp32")  # fp32: the reference numbers
     extra = {"model": str(model), "corpus": str(corpus), "split": split}
-    report, checked = build_report(
-        examples, preds, title=title or f"{Path(model).name} on {split}", extra=extra, bootstrap=bootstrap, seed=seed
-    )
+    # The same report as a run's own test and stress reports: both decoders with their fragment rates, and
+    # the event systems where the articles have event links.
+    report, checked = evaluate_tagger(tagger, examples, title=title or f"{Path(model).name} on {split}",
+                                      extra=extra, bootstrap=bootstrap, seed=seed, batch_size=batch_size)
     return Evaluation(report, write_report_files(out_dir, report, examples, checked))
 
 

@@ -151,17 +151,3 @@ def prediction_records(gold: Sequence[Example], predicted: Mapping[str, Sequence
     """The predictions-file lines for ``gold``'s articles, in corpus order (what :func:`read_predictions` reads)."""
     for ex in gold:
         yield {"id": ex.id, "spans": [s.to_dict() for s in predicted.get(ex.id, ())]}
-
-
-def predict_examples(model_dir: str | Path, examples: Sequence[Example], batch_size: int = 16) -> dict[str, list[Span]]:
-    """Predict spans for ``examples`` with :class:`inference.SpanTagger`."""
-    from inference import SpanTagger  # imported here: only the model command needs torch and the model code
-
-    tagger = SpanTagger.from_pretrained(str(model_dir), precision="fp32")  # evaluation reports fp32
-    outputs = tagger.predict([ex.text for ex in examples], batch_size=batch_size)
-    if len(outputs) != len(examples):
-        raise RuntimeError(f"SpanTagger returned {len(outputs)} results for {len(examples)} texts")
-    return {
-        ex.id: [Span(int(d["start"]), int(d["end"]), str(d["label"])) for d in out]
-        for ex, out in zip(examples, outputs, strict=True)
-    }
