@@ -101,7 +101,11 @@ def event_report(tagger: Any, examples: Sequence[Example], outputs: Sequence[Map
     if "linker/end_to_end" in systems:
         a, b = out["systems"]["rules/end_to_end"], out["systems"]["linker/end_to_end"]
         out["linker_minus_rules_record_f1"] = b["record"]["f1"] - a["record"]["f1"]
-    out["predicted"] = {name: {art: [e.to_dict() for e in evs] for art, evs in pred.items()}
+    # End-to-end records with their scores (the HTML report frames low-scored ones).
+    scores = {"linker/end_to_end": {ex.id: [r.get("score") for r in outputs[i]["events"]]
+                                    for i, ex in zip(keep, annotated, strict=True)}}
+    out["predicted"] = {name: {art: [{**e.to_dict(), "score": (scores.get(name, {}).get(art) or [None] * len(evs))[k]}
+                                     for k, e in enumerate(evs)] for art, evs in pred.items()}
                         for name, pred in systems.items() if name.endswith("end_to_end")}
     return out
 
