@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -324,3 +325,17 @@ def test_one_bootstrap_loop_serves_the_interval_the_paired_test_and_per_label_ro
     # Rows of any trailing shape (here two "labels" per article) are resampled together.
     per_label = bootstrap_values(np.stack([counts, counts], axis=1), f1_from_counts, 300, 5)
     assert per_label.shape == (300, 2) and (per_label[:, 0] == values).all() and (per_label[:, 1] == values).all()
+
+
+def test_compare_lines_up_each_runs_event_scores(tmp_path):
+    gold = _gold_file(tmp_path)
+    runs = [_run_dir(tmp_path / "a", PRED), _run_dir(tmp_path / "b", PRED, lr=0.002)]
+    events = {"linker/end_to_end": {"record_f1": 0.25, "taker_f1": 0.5, "place_f1": 0.75, "status_accuracy": 0.8}}
+    (Path(runs[1]) / "run.json").write_text(json.dumps({"splits": {"test": {"events": events}}}))
+    out = tmp_path / "cmp"
+    assert main(["compare", *runs, "--corpus", str(gold), "--out", str(out), "--bootstrap", "20"]) == 0
+    result = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    assert result["events"] == [None, events]  # the first run has no run.json
+    md = (out / "compare.md").read_text(encoding="utf-8")
+    assert "## Event records (each run's test split, from its run.json)" in md
+    assert "| linker/end\\_to\\_end | record F1 | — | 0.2500 |" in md  # the run without events shows a dash

@@ -213,6 +213,8 @@ def compare(
         "config_differences": [{"key": k, "values": v} for k, v in differences([r.config for r in runs])],
         "run_info_differences": [{"key": k, "values": v} for k, v in differences([r.run_info for r in runs])],
         "scores": scores,
+        # Event records as each run's own end-of-run evaluation scored them on its test split (run.json).
+        "events": [((r.run_info.get("splits") or {}).get("test") or {}).get("events") for r in runs],
     }
 
 

@@ -73,6 +73,15 @@ def sections(result: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[
     if n < FEW_ARTICLES:
         note += f" With only {n} article(s) the resamples barely vary: treat the test as indicative at best."
     out.append(("Significance against the baseline", ["run", "Δ micro-F1", "95% CI of Δ", "p", "significant"], rows, note))
+    events = result.get("events") or []
+    if any(events):
+        systems = sorted({name for ev in events if ev for name in ev})
+        ev_rows = [[system, field, *(_fmt((ev or {}).get(system, {}).get(key)) for ev in events)]
+                   for system in systems
+                   for field, key in (("record F1", "record_f1"), ("taker F1", "taker_f1"), ("place F1", "place_f1"),
+                                      ("status acc.", "status_accuracy"))]
+        out.append(("Event records (each run's test split, from its run.json)", ["system", "score", *names], ev_rows,
+                    "exact record: trigger, taker, loser, places, extent and status all right"))
     for key, heading in (("config_differences", "Config differences"), ("run_info_differences", "Run metadata differences")):
         diff_rows = [[d["key"], *(_fmt(v) for v in d["values"])] for d in result[key]]
         out.append((heading, ["key", *names], diff_rows, "" if diff_rows else "none"))
