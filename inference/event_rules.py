@@ -25,21 +25,22 @@ _LOSS = regex.compile(r"^(los[est]|losing|loss|withdr[ae]w|withdrawal|withdrawin
 _FALL = regex.compile(r"^(fell|fall|falls|fallen|falling)\b", regex.IGNORECASE)
 _PASSIVE = regex.compile(r"\b(was|were|been|being|is|are|be|get|got)\s+(\w+ly\s+)?$", regex.IGNORECASE)
 _NOUN = regex.compile(r"(ure|ion|al|ss|over|fall|gains?|advances?|seizure)$", regex.IGNORECASE)
-_DENIED = regex.compile(r"\b(den(y|ied|ies|ial)|false|untrue|never|not|n't|no truth|refut\w*|reject\w*|lies?|fabricat\w*)\b",
+DENIED_CUES = regex.compile(r"\b(den(y|ied|ies|ial)|false|untrue|never|not|n't|no truth|refut\w*|reject\w*|lies?|fabricat\w*)\b",
                         regex.IGNORECASE)
-_ATTEMPTED = regex.compile(r"\b(bid|attempt\w*|tr(y|ied|ies|ying) to|offensive|push(ed|ing)? to|repel\w*|repuls\w*|"
+ATTEMPTED_CUES = regex.compile(r"\b(bid|attempt\w*|tr(y|ied|ies|ying) to|offensive|push(ed|ing)? to|repel\w*|repuls\w*|"
                            r"foil\w*|thwart\w*|sought to|seek(s|ing)? to|battl\w* to|fight(s|ing)? to|struggl\w* to)\b",
                            regex.IGNORECASE)
-_PLANNED = regex.compile(r"\b(will|would|could|may|might|shall|vow\w*|plan\w*|threat\w*|intend\w*|expect\w*|if|unless|"
+PLANNED_CUES = regex.compile(r"\b(will|would|could|may|might|shall|vow\w*|plan\w*|threat\w*|intend\w*|expect\w*|if|unless|"
                          r"aim\w*|prepar\w*|ready to|order\w*|pledg\w*|promis\w*|fear\w*|likely|poised|risk\w*|"
                          r"warn\w*|set to|going to|about to)\b", regex.IGNORECASE)
-_MODAL = regex.compile(r"\b(will|would|could|may|might|shall)\b", regex.IGNORECASE)
-_CLAIM = regex.compile(r"\b(sa(id|ys)|claim\w*|announc\w*|according to|statement|stat(ed|es)|declar\w*|insist\w*|"
+MODAL_CUES = regex.compile(r"\b(will|would|could|may|might|shall)\b", regex.IGNORECASE)
+CLAIM_CUES = regex.compile(r"\b(sa(id|ys)|claim\w*|announc\w*|according to|statement|stat(ed|es)|declar\w*|insist\w*|"
                        r"report(ed|s)|communiqu\w*|told)\b", regex.IGNORECASE)
 _LIST_GAP = regex.compile(r"^(,\s*|\s+and\s+|,\s*and\s+|\s+or\s+|\s*/\s*|\s+as well as\s+|\s*\(\s*|\s*\)\s*,?\s*)$")
 
 
-def _direction(trigger: str) -> str:
+def trigger_direction(trigger: str) -> str:
+    """``gain``, ``loss`` or ``fall``: which side of the trigger the taker and the loser stand on."""
     if _FALL.match(trigger):
         return "fall"
     return "loss" if _LOSS.match(trigger) else "gain"
@@ -65,7 +66,7 @@ def rule_events(text: str, spans: Sequence[Span]) -> list[tuple[Event, float]]:
         sent = by_sentence.get(idx, [])
         s_lo = bounds[idx][0] if bounds else 0
         before = text[s_lo : trig.start]
-        direction = _direction(text[trig.start : trig.end])
+        direction = trigger_direction(text[trig.start : trig.end])
         passive = bool(_PASSIVE.search(before)) or bool(_NOUN.search(text[trig.start : trig.end]))
         left = [s for s in sent if s.label == "ACTOR" and s.end <= trig.start]
         right = [s for s in sent if s.label == "ACTOR" and s.start >= trig.end]
@@ -126,15 +127,15 @@ def _earlier_place(spans: Sequence[Span], before: int) -> list[Span]:
 def _status(text: str, trig: Span, sent: list[Span], before: str) -> str:
     """The first status whose cues occur before the trigger in its sentence (GUIDELINES order)."""
     near = " ".join(before.split()[-8:])
-    if _DENIED.search(near):
+    if DENIED_CUES.search(near):
         return "denied"
-    if _MODAL.search(near):
+    if MODAL_CUES.search(near):
         return "planned"
-    if _ATTEMPTED.search(near):
+    if ATTEMPTED_CUES.search(near):
         return "attempted"
-    if _PLANNED.search(near):
+    if PLANNED_CUES.search(near):
         return "planned"
-    claim = _CLAIM.search(text[trig.start - len(before) : trig.start + 200])
+    claim = CLAIM_CUES.search(text[trig.start - len(before) : trig.start + 200])
     if claim and any(s.label == "ACTOR" and abs(s.end - (trig.start - len(before) + claim.start())) < 40
                      for s in sent):
         return "claimed"

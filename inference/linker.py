@@ -117,13 +117,13 @@ def _status_cues(rule: Event) -> np.ndarray:
 def _cue_flags(text: str, trig: Span, sentence: tuple[int, int], spans: Sequence[Span]) -> np.ndarray:
     """Status cue words (the rule baseline's lists) before and after the trigger in its sentence, and a party
     next to a reporting verb: what says a change is denied, attempted, planned or only claimed."""
-    from inference.event_rules import _ATTEMPTED, _CLAIM, _DENIED, _MODAL, _PLANNED
+    from inference.event_rules import ATTEMPTED_CUES, CLAIM_CUES, DENIED_CUES, MODAL_CUES, PLANNED_CUES
 
     before = " ".join(text[sentence[0] : trig.start].split()[-10:])
     after = " ".join(text[trig.end : sentence[1]].split()[:6])
     flags = [float(bool(rx.search(part))) for part in (before, after)
-             for rx in (_DENIED, _ATTEMPTED, _PLANNED, _MODAL, _CLAIM)]
-    claim = _CLAIM.search(text, sentence[0], sentence[1])
+             for rx in (DENIED_CUES, ATTEMPTED_CUES, PLANNED_CUES, MODAL_CUES, CLAIM_CUES)]
+    claim = CLAIM_CUES.search(text, sentence[0], sentence[1])
     near = claim is not None and any(s.label == "ACTOR" and abs(s.end - claim.start()) < 40 for s in spans
                                      if sentence[0] <= s.start < sentence[1])
     return np.asarray([*flags, float(near)], dtype=np.float32)
@@ -132,7 +132,7 @@ def _cue_flags(text: str, trig: Span, sentence: tuple[int, int], spans: Sequence
 def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
                 words: Sequence[tuple[int, int]]) -> list[Pairs]:
     """The candidate pairs of every trigger of one article, with features."""
-    from inference.event_rules import _direction  # one home for the trigger's direction
+    from inference.event_rules import trigger_direction  # one home for the trigger's direction
 
     spans = sorted(spans)
     bounds = sentences(text) or [(0, len(text))]
@@ -160,7 +160,7 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
         cands = ([s for s in earlier if s.label == "ACTOR"][-FAR_ACTORS:]
                  + [s for s in earlier if s.label == "LOCATION"][-FAR_PLACES:] + cands)
         rule = rules[trig]
-        direction = _direction(text[trig.start : trig.end])
+        direction = trigger_direction(text[trig.start : trig.end])
         rows, masks = [], []
         for cand in cands:
             same = [s for s in cands if s.label == cand.label]

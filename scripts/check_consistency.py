@@ -36,7 +36,7 @@ from inference.spans import Example, Span, word_offsets  # noqa: E402
 from training.corpus import DEFAULT_CORPUS, CorpusError, load_corpus  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from name_like import _all_indices, context, find_name_like, heading_like  # noqa: E402,F401 - heading_like: the tests' entry
+from name_like import all_indices, context, find_name_like, heading_like  # noqa: E402,F401 - heading_like: the tests' entry
 
 EXCEPTIONS = ROOT / "annotations" / "consistency.yaml"
 KINDS = ("label conflict", "unlabelled", "name-like")
@@ -70,12 +70,12 @@ def find_inconsistencies(examples: list[Example]) -> list[dict]:
         negatives = [
             (i, i + len(p))
             for p in ex.meta.get("hard_negatives") or []
-            for i in _all_indices(ex.text, p)
+            for i in all_indices(ex.text, p)
         ]
         for surface, by_label in labels_of.items():
             if surface not in ex.text:
                 continue
-            for i in _all_indices(ex.text, surface):
+            for i in all_indices(ex.text, surface):
                 j = i + len(surface)
                 if i not in starts or j not in ends or any(a < j and i < b for a, b in covered):
                     continue

@@ -29,7 +29,7 @@ def context(text: str, start: int, end: int, width: int = 50) -> str:
     return f"...{left}[{text[start:end]}]{right}..."
 
 
-def _all_indices(text: str, needle: str) -> list[int]:
+def all_indices(text: str, needle: str) -> list[int]:
     out, i = [], text.find(needle)
     while i >= 0:
         out.append(i)
@@ -185,7 +185,7 @@ def find_name_like(examples: list[Example], labelled: set[str] | None = None) ->
         text = ex.text
         blocked = sorted((s.start, s.end) for s in ex.spans) + _furniture_ranges(text)
         starts = {s for s, _ in sentences(text)}
-        negatives = [(i, i + len(p)) for p in ex.meta.get("hard_negatives") or [] for i in _all_indices(text, p)]
+        negatives = [(i, i + len(p)) for p in ex.meta.get("hard_negatives") or [] for i in all_indices(text, p)]
         for run in _runs(text, blocked):
             if len(run) > 1 and _sentence_initial(text, starts, run[0].start()) and common(run[0].group()):
                 run = run[1:]

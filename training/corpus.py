@@ -141,16 +141,26 @@ def read_corpus(paths: Iterable[str | Path]) -> tuple[list[Example], list[Proble
             if error is not None:
                 problems.append(Problem(name, lineno, error))
                 continue
-            example, found = check_record(record, name, lineno)
-            problems.extend(found)
-            if example is None:
-                continue
-            if example.id in seen:
-                problems.append(Problem(name, lineno, f"duplicate id (first seen at {seen[example.id]})", example.id))
-                continue
-            seen[example.id] = f"{name}:{lineno}"
-            examples.append(example)
+            example = accept_record(record, name, lineno, seen, problems)
+            if example is not None:
+                examples.append(example)
     return examples, problems
+
+
+def accept_record(record: Any, path: str, line: int, seen: dict[str, str], problems: list[Problem]) -> Example | None:
+    """:func:`check_record` plus the duplicate-id check across everything read so far (``seen``: id -> where).
+
+    Problems are appended to ``problems``; the example comes back only if it is usable and its id is new.
+    """
+    example, found = check_record(record, path, line)
+    problems.extend(found)
+    if example is None:
+        return None
+    if example.id in seen:
+        problems.append(Problem(path, line, f"duplicate id (first seen at {seen[example.id]})", example.id))
+        return None
+    seen[example.id] = f"{path}:{line}"
+    return example
 
 
 def _read_lines(path: str | Path) -> Iterable[tuple[int, Any, str | None]]:

@@ -22,7 +22,7 @@ import regex
 from inference.events import sentence_of, sentences
 from inference.fileio import iter_jsonl
 from inference.spans import Example, Span, spans_to_word_tags, word_offsets, word_tags_to_spans
-from training.corpus import CorpusError, Problem, check_record
+from training.corpus import CorpusError, Problem, accept_record
 
 #: One imported record: (line, corpus record or None, problems found by the importer itself).
 #: ``None`` with no problems means "skipped on purpose" (unannotated task, rejected answer).
@@ -53,14 +53,9 @@ def validate(path: str, items: Iterable[Item]) -> tuple[list[Example], int]:
         if record is None:
             skipped += not found
             continue
-        example, found = check_record(record, path, line)
-        problems.extend(found)
+        example = accept_record(record, path, line, seen, problems)
         if example is None:
             continue
-        if example.id in seen:
-            problems.append(Problem(path, line, f"duplicate id (first seen at {seen[example.id]})", example.id))
-            continue
-        seen[example.id] = f"{path}:{line}"
         example.events = None  # no annotation tool here carries event links
         examples.append(example)
     if problems:
