@@ -1,7 +1,7 @@
 """The slim inference package: label set, span data model, alignment and :class:`SpanTagger`.
 
 It needs torch and a fast tokenizer (transformers) only, never the training
-stack; ``SpanTagger`` is imported lazily so that ``import inference`` (and the
+stack; ``SpanTagger`` is imported lazily so that ``import frontlines.inference`` (and the
 label set, spans and alignment modules the training code shares) stays cheap.
 """
 
@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from inference.tagger import SpanTagger
+    from frontlines.inference.tagger import SpanTagger
 
 __all__ = ["SpanTagger"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "SpanTagger":
-        from inference.tagger import SpanTagger
+        from frontlines.inference.tagger import SpanTagger
 
         return SpanTagger
-    raise AttributeError(f"module 'inference' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

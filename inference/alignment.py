@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from inference.decoding import decode_tags
-from inference.labels import ID2TAG, IGNORE_INDEX, OUTSIDE, TAG2ID
-from inference.spans import Example, Span, spans_to_word_tags, word_offsets, word_tags_to_spans
+from frontlines.inference.decoding import decode_tags
+from frontlines.inference.labels import ID2TAG, IGNORE_INDEX, OUTSIDE, TAG2ID
+from frontlines.inference.spans import Example, Span, spans_to_word_tags, word_offsets, word_tags_to_spans
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from inference.errors import InputError, UsageError
-from inference.fileio import LockedError, lock_exclusive
-from inference.paths import check_paths, ours
-from inference.records import Inputs, Unit, count_and_check_ids
-from inference.shards import merge_shards, parse_shard, share, wait_for_shards, world
-from inference.writer import ResumableWriter, Target
+from frontlines.inference.errors import InputError, UsageError
+from frontlines.inference.fileio import LockedError, lock_exclusive
+from frontlines.inference.paths import check_paths, ours
+from frontlines.inference.records import Inputs, Unit, count_and_check_ids
+from frontlines.inference.shards import merge_shards, parse_shard, share, wait_for_shards, world
+from frontlines.inference.writer import ResumableWriter, Target
 
 #: How long rank 0 waits, by default, for the other ranks' shards under a launcher.
 MERGE_TIMEOUT_S = 1800.0
@@ -86,7 +86,7 @@ def tag_units(tagger: Any, units: Iterator[Unit], writer: ResumableWriter, lo: i
 
 def load_tagger(args: argparse.Namespace, linear_kernel: str, precision: str | None = None) -> Any:
     """The model of ``--model``; a model directory that cannot be used is a one-line refusal."""
-    from inference.tagger import SpanTagger
+    from frontlines.inference.tagger import SpanTagger
 
     try:
         tagger = SpanTagger.from_pretrained(
@@ -168,7 +168,7 @@ def merge_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from inference.onnx_backend import export_onnx
+    from frontlines.inference.onnx_backend import export_onnx
 
     if not (Path(args.model) / "config.json").is_file():
         raise UsageError(f"{args.model}: not a model directory (no config.json)")
@@ -183,7 +183,7 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def export_events_command(args: argparse.Namespace) -> int:
-    from inference.event_table import export_events
+    from frontlines.inference.event_table import export_events
 
     rows = export_events(Path(args.input), Path(args.output), overwrite=args.overwrite)
     print(f"wrote {args.output}: {rows} row(s)", file=sys.stderr)

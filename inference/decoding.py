@@ -29,8 +29,8 @@ from collections.abc import Sequence
 import numpy as np
 import regex
 
-from inference.labels import LABELS, OUTSIDE, TAG2ID, TAGS
-from inference.spans import Span
+from frontlines.inference.labels import LABELS, OUTSIDE, TAG2ID, TAGS
+from frontlines.inference.spans import Span
 
 DECODINGS = ("viterbi", "argmax")
 

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 import regex
 
-from inference.events import sentence_of, sentences
-from inference.labels import TRIGGER_LABEL
-from inference.spans import Event, Span
+from frontlines.inference.events import sentence_of, sentences
+from frontlines.inference.labels import TRIGGER_LABEL
+from frontlines.inference.spans import Event, Span
 
 _LOSS = regex.compile(r"^(los[est]|losing|loss|withdr[ae]w|withdrawal|withdrawing|withdraws|pull(ed|s|ing)? (out|back)|"
                       r"pullout|retreat|cede|ced|abandon|surrender|evacuat|relinquish|gave up|give up|handed over|hand over|"

@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from inference.errors import InputError, UsageError
-from inference.events import event_rows
-from inference.fileio import atomic_path, iter_jsonl
+from frontlines.inference.errors import InputError, UsageError
+from frontlines.inference.events import event_rows
+from frontlines.inference.fileio import atomic_path, iter_jsonl
 
 COLUMNS = ("article_id", "trigger", "trigger_start", "trigger_end", "taker", "taker_start", "taker_end",
            "loser", "loser_start", "loser_end", "place", "place_start", "place_end", "extent", "extent_low",

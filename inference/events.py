@@ -18,7 +18,7 @@ from typing import Any
 
 import regex
 
-from inference.spans import Event, Span
+from frontlines.inference.spans import Event, Span
 
 # A sentence ends at . ! ? … (and closing quotes/brackets after it) before white
 # space and an opening capital, digit or quote, or at a line break; a period after

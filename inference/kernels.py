@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inference.precision import CpuInfo, cpu_info
+from frontlines.inference.precision import CpuInfo, cpu_info
 
 MODES = ("auto", "onednn", "onednn-forward", "default")
 #: What a mode resolves to: the names recorded in run.json, checkpoints and prediction state.

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from inference.event_rules import rule_events
-from inference.events import sentence_of, sentences
-from inference.labels import STATUSES, TRIGGER_LABEL
-from inference.spans import Event, Span
+from frontlines.inference.event_rules import rule_events
+from frontlines.inference.events import sentence_of, sentences
+from frontlines.inference.labels import STATUSES, TRIGGER_LABEL
+from frontlines.inference.spans import Event, Span
 
 ROLE_CLASSES = ("none", "taker", "loser", "place", "extent")
 #: Which role classes a candidate of each label may take.
@@ -117,7 +117,7 @@ def _status_cues(rule: Event) -> np.ndarray:
 def _cue_flags(text: str, trig: Span, sentence: tuple[int, int], spans: Sequence[Span]) -> np.ndarray:
     """Status cue words (the rule baseline's lists) before and after the trigger in its sentence, and a party
     next to a reporting verb: what says a change is denied, attempted, planned or only claimed."""
-    from inference.event_rules import ATTEMPTED_CUES, CLAIM_CUES, DENIED_CUES, MODAL_CUES, PLANNED_CUES
+    from frontlines.inference.event_rules import ATTEMPTED_CUES, CLAIM_CUES, DENIED_CUES, MODAL_CUES, PLANNED_CUES
 
     before = " ".join(text[sentence[0] : trig.start].split()[-10:])
     after = " ".join(text[trig.end : sentence[1]].split()[:6])
@@ -132,7 +132,7 @@ def _cue_flags(text: str, trig: Span, sentence: tuple[int, int], spans: Sequence
 def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
                 words: Sequence[tuple[int, int]]) -> list[Pairs]:
     """The candidate pairs of every trigger of one article, with features."""
-    from inference.event_rules import trigger_direction  # one home for the trigger's direction
+    from frontlines.inference.event_rules import trigger_direction  # one home for the trigger's direction
 
     spans = sorted(spans)
     bounds = sentences(text) or [(0, len(text))]

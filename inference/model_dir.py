@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from inference.labels import TAGS
+from frontlines.inference.labels import TAGS
 
 #: Vocabulary files from which transformers builds a tokenizer when there is no ``tokenizer.json``.
 VOCAB_FILES = ("vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")

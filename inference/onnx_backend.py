@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.fileio import atomic_path
+from frontlines.inference.fileio import atomic_path
 
 ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"

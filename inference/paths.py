@@ -12,10 +12,10 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from inference.errors import UsageError
-from inference.fileio import parse_json_line, same_file
-from inference.records import Inputs
-from inference.writer import Target, lock_file
+from frontlines.inference.errors import UsageError
+from frontlines.inference.fileio import parse_json_line, same_file
+from frontlines.inference.records import Inputs
+from frontlines.inference.writer import Target, lock_file
 
 
 def ours(target: Target) -> Callable[[Path], bool]:

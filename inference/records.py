@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inference.errors import InputError, UsageError
-from inference.fileio import format_problems, iter_jsonl
+from frontlines.inference.errors import InputError, UsageError
+from frontlines.inference.fileio import format_problems, iter_jsonl
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 #: How deep a record's extra fields (copied to the output) may nest.

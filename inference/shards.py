@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from inference.errors import UsageError
-from inference.fileio import atomic_path, format_problems
-from inference.writer import Target, read_state
+from frontlines.inference.errors import UsageError
+from frontlines.inference.fileio import atomic_path, format_problems
+from frontlines.inference.writer import Target, read_state
 
 
 def parse_shard(spec: str) -> tuple[int, int]:

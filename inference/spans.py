@@ -15,7 +15,7 @@ from typing import Any
 
 import regex
 
-from inference.labels import LABELS, OUTSIDE
+from frontlines.inference.labels import LABELS, OUTSIDE
 
 # \p{M}: combining marks stay inside their word (Arabic harakat, decomposed
 # accents); every other non-space character outside \w is a word of its own.

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from inference.alignment import Words, check_tokenizer, decode_text, encode_texts, word_states
-from inference.decoding import DECODINGS
-from inference.labels import ID2TAG
-from inference.model_dir import (
+from frontlines.inference.alignment import Words, check_tokenizer, decode_text, encode_texts, word_states
+from frontlines.inference.decoding import DECODINGS
+from frontlines.inference.labels import ID2TAG
+from frontlines.inference.model_dir import (
     check_device,
     check_positions,
     check_tags,
@@ -34,7 +34,7 @@ from inference.model_dir import (
     loading,
     run_windows,
 )
-from inference.torch_forward import TorchForward
+from frontlines.inference.torch_forward import TorchForward
 
 #: ``forward(input_ids, attention_mask, token_type_ids) -> probabilities``, all numpy,
 #: shapes ``(batch, length)`` in and ``(batch, length, n_tags)`` out.
@@ -149,7 +149,7 @@ class SpanTagger:
         if stride is None:
             stride = run_stride if run_stride is not None else min(DEFAULT_STRIDE, max_length // 4)
         if backend == "onnx":
-            from inference.onnx_backend import OnnxForward, default_onnx_file
+            from frontlines.inference.onnx_backend import OnnxForward, default_onnx_file
 
             if precision not in ("auto", "fp32"):  # the ONNX file fixes its own precision
                 raise ValueError(f"precision {precision!r}: the ONNX backend takes auto or fp32 (bf16 is torch's)")
@@ -171,8 +171,8 @@ class SpanTagger:
             check_device(device)
             if streams is None:
                 streams = 2 if torch.device(device).type == "cpu" and torch.get_num_threads() >= 2 else 1
-            from inference.kernels import use_fast_linear
-            from inference.precision import choose_precision
+            from frontlines.inference.kernels import use_fast_linear
+            from frontlines.inference.precision import choose_precision
 
             chosen, _ = choose_precision(precision, str(torch.device(device)), model_dir)
             with loading(f"{model_dir} (model weights)"):
@@ -220,8 +220,8 @@ class SpanTagger:
         no second pass of the encoder. ``with_states`` also returns each text's
         word states and words (``"states"``, ``"words"``), for evaluation.
         """
-        from inference.event_rules import rule_events
-        from inference.events import event_record, sentences
+        from frontlines.inference.event_rules import rule_events
+        from frontlines.inference.events import event_record, sentences
 
         learned = self.load_linker(linker)
         results: list[dict[str, Any]] = [{} for _ in texts]
@@ -253,7 +253,7 @@ class SpanTagger:
             raise ValueError(f"unknown linker {linker!r}; expected auto, model or rules")
         if linker == "rules":
             return None
-        from inference.linker import LINKER_DIR, EventLinker
+        from frontlines.inference.linker import LINKER_DIR, EventLinker
 
         if self._linker is None:
             if self.model_dir is None or not (self.model_dir / LINKER_DIR).is_dir():

@@ -21,7 +21,7 @@ class TorchForward:
     def __init__(self, model: Any, device: str | Any, precision: str = "fp32") -> None:
         import torch
 
-        from inference.precision import autocast
+        from frontlines.inference.precision import autocast
 
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"unknown precision {precision!r}; expected fp32 or bf16")

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inference.errors import UsageError
-from inference.fileio import atomic_write_text, dumps_line
+from frontlines.inference.errors import UsageError
+from frontlines.inference.fileio import atomic_write_text, dumps_line
 
 #: The state file's fields and their types; anything else is refused, not guessed at.
 STATE_FIELDS: dict[str, type] = {"fingerprint": dict, "done": int, "output_bytes": int, "error_bytes": int,

@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run by path from a checkout
     sys.path.insert(0, str(ROOT))
 
-from inference.labels import LABELS  # noqa: E402
-from inference.spans import Example, spans_to_word_tags, word_offsets  # noqa: E402
-from training.event_scoring import ROLES, article_counts, counts_to_scores  # noqa: E402
-from training.markup import parse_article  # noqa: E402
+from frontlines.inference.labels import LABELS  # noqa: E402
+from frontlines.inference.spans import Example, spans_to_word_tags, word_offsets  # noqa: E402
+from frontlines.training.event_scoring import ROLES, article_counts, counts_to_scores  # noqa: E402
+from frontlines.training.markup import parse_article  # noqa: E402
 
 
 def load(base: Path) -> dict[str, Example]:

@@ -22,7 +22,7 @@ def cpu_line() -> str:
     """One line: vendor, the flags that matter, torch's capability, oneDNN, threads."""
     import torch
 
-    from inference.precision import cpu_info, torch_capability
+    from frontlines.inference.precision import cpu_info, torch_capability
 
     cpu = cpu_info().describe()
     return (f"CPU {cpu['vendor'] or 'unknown vendor'}; flags: {' '.join(cpu['flags']) or 'none of note'}; "

@@ -53,12 +53,12 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from bench_ceiling import cpu_line, describe_peaks, forward_flops_per_token, peaks  # noqa: E402
 
-from inference.alignment import encode_texts  # noqa: E402
-from inference.labels import ID2TAG, TAG2ID, TAGS  # noqa: E402
-from inference.precision import native_bf16  # noqa: E402
-from inference.tagger import SpanTagger  # noqa: E402
-from training.backbone import resolve_backbone  # noqa: E402
-from training.corpus import DEFAULT_CORPUS  # noqa: E402
+from frontlines.inference.alignment import encode_texts  # noqa: E402
+from frontlines.inference.labels import ID2TAG, TAG2ID, TAGS  # noqa: E402
+from frontlines.inference.precision import native_bf16  # noqa: E402
+from frontlines.inference.tagger import SpanTagger  # noqa: E402
+from frontlines.training.backbone import resolve_backbone  # noqa: E402
+from frontlines.training.corpus import DEFAULT_CORPUS  # noqa: E402
 
 CEILING = "forward pass 32x256 (ceiling)"
 CEILING_FAST = "forward pass 32x256, oneDNN linear"
@@ -202,7 +202,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         tagger_bf16.predict(texts[:2])
         runs["SpanTagger torch bf16"] = lambda: timed(lambda: tagger_bf16.predict(texts))
     if not args.skip_onnx:
-        from inference.onnx_backend import export_onnx
+        from frontlines.inference.onnx_backend import export_onnx
 
         onnx_dir = tmp / "onnx"
         export_s = timed(lambda: export_onnx(model_dir, onnx_dir, quantize="int8", overwrite=True))

@@ -55,7 +55,7 @@ def peak_memory_mb() -> float:
 
 
 def run_frontlines(args: argparse.Namespace, out: Path, extra: list[str]) -> dict:
-    from training import train
+    from frontlines.training import train
 
     sets = [
         f"train.max_steps={args.steps}",
@@ -82,11 +82,11 @@ def run_trainer(args: argparse.Namespace, out: Path, padded: bool) -> dict:
     import torch
     from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, TrainingArguments
 
-    from training.backbone import resolve_backbone
-    from training.config import load_config
-    from training.corpus import load_corpus, split_examples
-    from training.data import build_dataset, model_columns
-    from training.train import build_model
+    from frontlines.training.backbone import resolve_backbone
+    from frontlines.training.config import load_config
+    from frontlines.training.corpus import load_corpus, split_examples
+    from frontlines.training.data import build_dataset, model_columns
+    from frontlines.training.train import build_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -152,8 +152,8 @@ def print_ceiling(args: argparse.Namespace, results: dict[str, dict]) -> None:
     from bench_ceiling import cpu_line, describe_peaks, forward_flops_per_token, peaks
     from transformers import AutoConfig
 
-    from inference.precision import native_bf16
-    from training.backbone import resolve_backbone
+    from frontlines.inference.precision import native_bf16
+    from frontlines.training.backbone import resolve_backbone
 
     peak = peaks()
     config = AutoConfig.from_pretrained(resolve_backbone(args.model))
@@ -191,7 +191,7 @@ def main() -> int:
         args.result.write_text(json.dumps(result))
         return 0
 
-    from inference.precision import native_bf16
+    from frontlines.inference.precision import native_bf16
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]

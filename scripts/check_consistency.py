@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from inference.events import sentence_of, sentences  # noqa: E402
-from inference.spans import Example, Span, word_offsets  # noqa: E402
-from training.corpus import DEFAULT_CORPUS, CorpusError, load_corpus  # noqa: E402
+from frontlines.inference.events import sentence_of, sentences  # noqa: E402
+from frontlines.inference.spans import Example, Span, word_offsets  # noqa: E402
+from frontlines.training.corpus import DEFAULT_CORPUS, CorpusError, load_corpus  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from name_like import all_indices, context, find_name_like, heading_like  # noqa: E402,F401 - heading_like: the tests' entry

@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from inference.spans import word_offsets  # noqa: E402
-from inference.tagger import SpanTagger  # noqa: E402
-from training.corpus import DEFAULT_CORPUS, load_corpus, split_examples  # noqa: E402
+from frontlines.inference.spans import word_offsets  # noqa: E402
+from frontlines.inference.tagger import SpanTagger  # noqa: E402
+from frontlines.training.corpus import DEFAULT_CORPUS, load_corpus, split_examples  # noqa: E402
 
 Key = tuple[str, int, int, str]
 

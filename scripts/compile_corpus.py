@@ -15,9 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from inference.fileio import write_jsonl_atomic  # noqa: E402
-from training.corpus import DEFAULT_CORPUS, check_record  # noqa: E402
-from training.markup import parse_article  # noqa: E402
+from frontlines.inference.fileio import write_jsonl_atomic  # noqa: E402
+from frontlines.training.corpus import DEFAULT_CORPUS, check_record  # noqa: E402
+from frontlines.training.markup import parse_article  # noqa: E402
 
 ARTICLES = ROOT / "annotations" / "articles"
 

@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from inference.events import sentences  # noqa: E402
-from inference.fileio import atomic_write_text  # noqa: E402
-from inference.labels import LABELS, STATUSES, TRIGGER_LABEL  # noqa: E402
-from inference.spans import Example  # noqa: E402
-from training.corpus import DEFAULT_CORPUS, SPLITS, CorpusError, load_corpus, split_of_example  # noqa: E402
+from frontlines.inference.events import sentences  # noqa: E402
+from frontlines.inference.fileio import atomic_write_text  # noqa: E402
+from frontlines.inference.labels import LABELS, STATUSES, TRIGGER_LABEL  # noqa: E402
+from frontlines.inference.spans import Example  # noqa: E402
+from frontlines.training.corpus import DEFAULT_CORPUS, SPLITS, CorpusError, load_corpus, split_of_example  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import phenomena as ph  # noqa: E402

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import regex  # noqa: E402
 from phenomena import FIELD_LINE, HTML, URL  # noqa: E402
 
-from inference.events import sentences  # noqa: E402
-from inference.spans import Example  # noqa: E402
+from frontlines.inference.events import sentences  # noqa: E402
+from frontlines.inference.spans import Example  # noqa: E402
 
 
 def context(text: str, start: int, end: int, width: int = 50) -> str:

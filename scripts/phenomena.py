@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 import regex
 
-from inference.events import sentence_of, sentences
-from inference.spans import Event, Example, Span
+from frontlines.inference.events import sentence_of, sentences
+from frontlines.inference.spans import Event, Example, Span
 
 # --- words and sentences -----------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from training.backbone import resolve_backbone
+from frontlines.training.backbone import resolve_backbone
 
 
 @pytest.fixture(scope="session")

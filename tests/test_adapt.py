@@ -13,14 +13,14 @@ import yaml
 from datasets import Dataset
 from safetensors.torch import load_file
 
-from inference.fileio import write_jsonl_atomic
-from inference.labels import ID2TAG
-from training.backbone import build_model, resolve_backbone
-from training.config import ConfigError, load_config
-from training.corpus import CorpusError, load_corpus, split_of, split_of_example
-from training.data import build_dataset, repeat_windows
-from training.frontlines_cli import main as frontlines
-from training.mixing import load_corpora, run_corpus, view
+from frontlines.inference.fileio import write_jsonl_atomic
+from frontlines.inference.labels import ID2TAG
+from frontlines.training.backbone import build_model, resolve_backbone
+from frontlines.training.config import ConfigError, load_config
+from frontlines.training.corpus import CorpusError, load_corpus, split_of, split_of_example
+from frontlines.training.data import build_dataset, repeat_windows
+from frontlines.training.frontlines_cli import main as frontlines
+from frontlines.training.mixing import load_corpora, run_corpus, view
 
 ROOT = Path(__file__).parent.parent
 TINY = str(ROOT / "configs" / "tiny.yaml")

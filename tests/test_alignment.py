@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inference.alignment import Words, align_window, decode_text, encode_examples, encode_texts, round_trip
-from inference.labels import IGNORE_INDEX, LABELS, TAG2ID
-from inference.spans import Example, Span, word_offsets
-from training.corpus import load_corpus
+from frontlines.inference.alignment import Words, align_window, decode_text, encode_examples, encode_texts, round_trip
+from frontlines.inference.labels import IGNORE_INDEX, LABELS, TAG2ID
+from frontlines.inference.spans import Example, Span, word_offsets
+from frontlines.training.corpus import load_corpus
 
 
 def test_whole_corpus_survives_tokenization(tokenizer):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from training.backbone import BackboneNotFound, resolve_backbone
+from frontlines.training.backbone import BackboneNotFound, resolve_backbone
 
 
 def test_embedded_minilm_resolves_to_the_package_directory():
@@ -34,11 +34,11 @@ def test_missing_paths_and_uncached_hub_names_fail_clearly(tmp_path, monkeypatch
 
 def test_inference_imports_without_the_training_stack():
     code = (
-        "import sys, inference, inference.alignment, inference.spans, inference.labels\n"
+        "import sys, frontlines.inference as inference\n"
         "import importlib, pkgutil\n"
         "for m in pkgutil.iter_modules(inference.__path__):\n"
-        "    if m.name != '__main__': importlib.import_module('inference.' + m.name)\n"
-        "bad = [m for m in ('datasets', 'accelerate', 'seqeval', 'training') if m in sys.modules]\n"
+        "    if m.name != '__main__': importlib.import_module('frontlines.inference.' + m.name)\n"
+        "bad = [m for m in ('datasets', 'accelerate', 'seqeval', 'training', 'frontlines.training') if m in sys.modules]\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)

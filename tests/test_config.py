@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training.config import ConfigError, load_config
+from frontlines.training.config import ConfigError, load_config
 
 TINY = Path(__file__).parent.parent / "configs" / "tiny.yaml"
 

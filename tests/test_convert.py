@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inference.labels import LABELS, TAGS
-from inference.spans import Example, Span, word_offsets
-from training import convert
-from training.convert import conll, hf, labelstudio
-from training.convert.__main__ import main
-from training.corpus import DEFAULT_CORPUS, CorpusError, check_record, load_corpus
+from frontlines.inference.labels import LABELS, TAGS
+from frontlines.inference.spans import Example, Span, word_offsets
+from frontlines.training import convert
+from frontlines.training.convert import conll, hf, labelstudio
+from frontlines.training.convert.__main__ import main
+from frontlines.training.corpus import DEFAULT_CORPUS, CorpusError, check_record, load_corpus
 
 SUFFIX = {"label-studio": "tasks.json", "doccano": "out.jsonl", "prodigy": "out.jsonl", "conll": "out.conll",
           "hf": "out.hf"}

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from inference.labels import LABELS, TAGS
-from training.corpus import (
+from frontlines.inference.labels import LABELS, TAGS
+from frontlines.training.corpus import (
     DEFAULT_CORPUS,
     CorpusError,
     load_corpus,
@@ -150,8 +150,8 @@ def test_unreadable_path_is_one_problem(tmp_path):
 
 
 def test_stress_articles_are_pinned_out_of_every_other_split():
-    from inference.spans import Example
-    from training.corpus import split_examples, split_of, split_of_example
+    from frontlines.inference.spans import Example
+    from frontlines.training.corpus import split_examples, split_of, split_of_example
 
     # "a" hashes to train (sha1 bucket): pinned to stress, it leaves train and joins stress.
     plain, pinned = Example("a", "x"), Example("a", "x", meta={"split": "stress"})

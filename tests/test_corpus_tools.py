@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from inference.spans import Event, Example, Span
+from frontlines.inference.spans import Event, Example, Span
 
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -61,7 +61,7 @@ def test_shipped_corpus_has_no_unexplained_inconsistency():
 def test_shipped_corpus_meets_the_v1_targets():
     from collections import Counter
 
-    from training.corpus import load_corpus
+    from frontlines.training.corpus import load_corpus
 
     examples = load_corpus()
     counts = Counter(s.label for ex in examples for s in ex.spans)

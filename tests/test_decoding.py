@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from inference.alignment import decode_text
-from inference.decoding import decode_tags, fragments, glued, viterbi
-from inference.labels import TAG2ID, TAGS
-from inference.spans import Span, word_offsets, word_tags_to_spans
+from frontlines.inference.alignment import decode_text
+from frontlines.inference.decoding import decode_tags, fragments, glued, viterbi
+from frontlines.inference.labels import TAG2ID, TAGS
+from frontlines.inference.spans import Span, word_offsets, word_tags_to_spans
 
 
 def dist(*rows):
@@ -80,7 +80,7 @@ def test_decode_text_passes_decoding_through():
 def test_spans_start_on_a_letter_and_end_on_a_letter_period_or_percent():
     text = "kamal-pasha fell, U.S. 40%"
     words = word_offsets(text)  # kamal - pasha fell , U . S . 40 %
-    can_start, can_end = __import__("inference.decoding", fromlist=["edges"]).edges(text, words)
+    can_start, can_end = __import__("frontlines.inference.decoding", fromlist=["edges"]).edges(text, words)
     assert can_start.tolist() == [True, False, True, True, False, True, False, True, False, True, False]
     assert can_end.tolist() == [True, False, True, True, False, True, True, True, True, True, True]
     # "-" is as likely B as I: argmax-style ties must not open a span on the hyphen ("-pasha").

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from inference.fileio import write_jsonl_atomic
-from training.frontlines_cli import COMMANDS, main
+from frontlines.inference.fileio import write_jsonl_atomic
+from frontlines.training.frontlines_cli import COMMANDS, main
 
 ROOT = Path(__file__).resolve().parent.parent
 #: One option each program's own help lists (beyond -h).
@@ -20,7 +20,7 @@ OPTIONS = {"predict": "--keep-text", "merge": "--shards", "export-events": "--in
 
 
 def test_every_subcommand_is_listed_and_the_top_level_help_loads_no_model_code():
-    code = ("import sys\nfrom training.frontlines_cli import main\ntry:\n    main(['--help'])\n"
+    code = ("import sys\nfrom frontlines.training.frontlines_cli import main\ntry:\n    main(['--help'])\n"
             "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.fileio import write_jsonl_atomic
-from inference.labels import ID2TAG, LABELS, TAG2ID, TAGS
-from inference.spans import Example, Span
-from training.error_analysis import boundary_kind, sentence_context
-from training.evaluate import main
-from training.predictions import PredictionError, normalise_predictions, read_predictions
-from training.reports import write_report
-from training.scoring import bootstrap_ci, paired_bootstrap, score, score_tags
+from frontlines.inference.fileio import write_jsonl_atomic
+from frontlines.inference.labels import ID2TAG, LABELS, TAG2ID, TAGS
+from frontlines.inference.spans import Example, Span
+from frontlines.training.error_analysis import boundary_kind, sentence_context
+from frontlines.training.evaluate import main
+from frontlines.training.predictions import PredictionError, normalise_predictions, read_predictions
+from frontlines.training.reports import write_report
+from frontlines.training.scoring import bootstrap_ci, paired_bootstrap, score, score_tags
 
 A, C, L, P = "ACTOR", "CONTROL_CHANGE", "LOCATION", "PERCENT"
 TEXT1 = "Rebels seized Raqqa. The army lost 40% of Idlib."
@@ -123,7 +123,7 @@ def test_bootstrap_interval_and_paired_test():
 
 
 def test_error_analysis_confusion_boundaries_and_lists():
-    from training.error_analysis import analyse_errors
+    from frontlines.training.error_analysis import analyse_errors
 
     e = analyse_errors(GOLD, PRED)
     m = e["confusion"]["matrix"]
@@ -313,7 +313,7 @@ def test_compare_scores_the_articles_every_run_predicted(tmp_path):
 
 
 def test_one_bootstrap_loop_serves_the_interval_the_paired_test_and_per_label_rows():
-    from training.scoring import bootstrap_values, f1_from_counts, span_counts
+    from frontlines.training.scoring import bootstrap_values, f1_from_counts, span_counts
 
     counts = span_counts(GOLD, PRED)
     assert counts.tolist() == [[2, 7, 7], [2, 2, 3]]  # art-1: Rebels, seized right; art-2: Government forces, Palmyra

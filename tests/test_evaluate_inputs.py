@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from inference.fileio import write_jsonl_atomic
-from training.evaluate import main
+from frontlines.inference.fileio import write_jsonl_atomic
+from frontlines.training.evaluate import main
 
 TEXT = "Rebels seized Raqqa."
 GOLD = [

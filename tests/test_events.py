@@ -11,18 +11,18 @@ import pytest
 import torch
 from transformers import BertConfig, BertForTokenClassification
 
-from inference import SpanTagger
-from inference.cli import main as cli_main
-from inference.event_rules import rule_events
-from inference.events import event_record, percent_bounds, sentences
-from inference.labels import ID2TAG, TAG2ID, TAGS
-from inference.linker import EventLinker
-from inference.spans import Event, Example, Span
-from training.corpus import check_record
-from training.event_links import parse_events
-from training.event_scoring import article_counts, counts_to_scores
-from training.markup import parse_article
-from training.train_linker import train_linker
+from frontlines.inference import SpanTagger
+from frontlines.inference.cli import main as cli_main
+from frontlines.inference.event_rules import rule_events
+from frontlines.inference.events import event_record, percent_bounds, sentences
+from frontlines.inference.labels import ID2TAG, TAG2ID, TAGS
+from frontlines.inference.linker import EventLinker
+from frontlines.inference.spans import Event, Example, Span
+from frontlines.training.corpus import check_record
+from frontlines.training.event_links import parse_events
+from frontlines.training.event_scoring import article_counts, counts_to_scores
+from frontlines.training.markup import parse_article
+from frontlines.training.train_linker import train_linker
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "annotations" / "articles" / "syria" / "albu-kamal-seed.md"

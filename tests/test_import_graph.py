@@ -13,7 +13,7 @@ PACKAGES = ("inference", "training")
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    return ".".join(("frontlines", *(parts[:-1] if parts[-1] == "__init__" else parts)))
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -69,7 +69,7 @@ def test_no_import_cycles():
 
 def test_inference_never_imports_training():
     graph = import_graph()
-    upward = {m: sorted(d for d in deps if d.startswith("training")) for m, deps in graph.items() if m.startswith("inference")}
+    upward = {m: sorted(d for d in deps if d.startswith("frontlines.training")) for m, deps in graph.items() if m.startswith("frontlines.inference")}
     assert {m: d for m, d in upward.items() if d} == {}
 
 
@@ -86,10 +86,10 @@ def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
 @pytest.mark.parametrize(
     "module,must_not_reach",
     [
-        ("training.scoring", {"training.predictions", "training.reports", "training.compare", "training.evaluate"}),
-        ("training.predictions", {"training.reports", "training.compare", "training.evaluate"}),
-        ("training.reports", {"training.compare", "training.evaluate"}),
-        ("training.compare", {"training.evaluate"}),
+        ("frontlines.training.scoring", {"frontlines.training.predictions", "frontlines.training.reports", "frontlines.training.compare", "frontlines.training.evaluate"}),
+        ("frontlines.training.predictions", {"frontlines.training.reports", "frontlines.training.compare", "frontlines.training.evaluate"}),
+        ("frontlines.training.reports", {"frontlines.training.compare", "frontlines.training.evaluate"}),
+        ("frontlines.training.compare", {"frontlines.training.evaluate"}),
     ],
 )
 def test_evaluation_chain_runs_one_way(module, must_not_reach):
@@ -101,4 +101,4 @@ def test_evaluation_chain_runs_one_way(module, must_not_reach):
 def test_nothing_imports_the_evaluate_cli():
     """``python -m training.evaluate`` must run the module once: as __main__, never again under its own name."""
     graph = import_graph()
-    assert sorted(m for m, deps in graph.items() if "training.evaluate" in deps and m != "training.train") == []
+    assert sorted(m for m, deps in graph.items() if "frontlines.training.evaluate" in deps and m != "frontlines.training.train") == []

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import BertConfig, BertForTokenClassification
 
-from inference import SpanTagger
-from inference.cli import main
-from inference.labels import ID2TAG, LABELS, TAG2ID, TAGS
-from inference.spans import word_offsets
-from inference.tagger import TorchForward
+from frontlines.inference import SpanTagger
+from frontlines.inference.cli import main
+from frontlines.inference.labels import ID2TAG, LABELS, TAG2ID, TAGS
+from frontlines.inference.spans import word_offsets
+from frontlines.inference.tagger import TorchForward
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The keyword model's vocabulary: these single-token words get these tags, every other token O.
@@ -405,7 +405,7 @@ def test_onnx_export_and_int8_backend_match_torch(tiny_dir, keyword_dir, tmp_pat
     assert any(reference)
     import onnx
 
-    from inference.onnx_backend import feed_forward_outputs
+    from frontlines.inference.onnx_backend import feed_forward_outputs
 
     # the feed-forward output products (one per layer) stay fp32 in the int8 file
     kept = feed_forward_outputs(out / "model.onnx", intermediate_size=64)

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertForTokenClassification
 
-import inference.kernels as kernels
-from inference.kernels import (
+import frontlines.inference.kernels as kernels
+from frontlines.inference.kernels import (
     OneDNNForwardLinear,
     OneDNNLinear,
     choose_kernel,
@@ -19,7 +19,7 @@ from inference.kernels import (
     onednn_works,
     use_fast_linear,
 )
-from inference.precision import CpuInfo, parse_cpuinfo
+from frontlines.inference.precision import CpuInfo, parse_cpuinfo
 
 needs_onednn = pytest.mark.skipif(not onednn_available(), reason="this torch build has no oneDNN linear kernel")
 

@@ -2,8 +2,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from inference.spans import Span
-from training.markup import parse_article
+from frontlines.inference.spans import Span
+from frontlines.training.markup import parse_article
 
 ROOT = Path(__file__).parent.parent
 HEAD = "---\nregion: syria\nstyle: wire\ntitle: T\n---\n"

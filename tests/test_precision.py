@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from test_inference import keyword_model
 
-import inference.precision as precision
-from inference import SpanTagger
-from inference.precision import PRECISION_FILE, CpuInfo, choose_precision, weights_digest
-from inference.spans import Example, Span
-from training import rundir
-from training.corpus import load_corpus, split_of, split_of_example
-from training.precision_check import check_bf16
+import frontlines.inference.precision as precision
+from frontlines.inference import SpanTagger
+from frontlines.inference.precision import PRECISION_FILE, CpuInfo, choose_precision, weights_digest
+from frontlines.inference.spans import Example, Span
+from frontlines.training import rundir
+from frontlines.training.corpus import load_corpus, split_of, split_of_example
+from frontlines.training.precision_check import check_bf16
 
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE = CpuInfo("AuthenticAMD", frozenset({"avx2", "avx512f", "avx512_bf16"}))
@@ -165,8 +165,8 @@ def test_a_check_holds_for_a_copy_of_the_run_but_not_for_new_weights(keyword_run
 
 
 def test_a_failed_check_keeps_auto_in_fp32(keyword_run, native_cpu, monkeypatch):
-    import training.precision_check as check
-    from training.run_eval import tagger_spans
+    import frontlines.training.precision_check as check
+    from frontlines.training.run_eval import tagger_spans
 
     def bf16_loses_everything(tagger, examples):
         spans = tagger_spans(tagger, examples)
@@ -180,7 +180,7 @@ def test_a_failed_check_keeps_auto_in_fp32(keyword_run, native_cpu, monkeypatch)
 
 def test_no_check_without_native_bf16(keyword_run, monkeypatch):
     monkeypatch.setattr(precision, "cpu_info", lambda: AVX2)
-    import training.precision_check as check
+    import frontlines.training.precision_check as check
 
     monkeypatch.setattr(check, "native_bf16", lambda device: precision.native_bf16(device, AVX2))
     assert check_bf16(keyword_run, _examples(), device="cpu") is None
@@ -205,7 +205,7 @@ def test_run_state_keeps_the_kernel_and_reads_older_checkpoints(tmp_path):
 
 @pytest.fixture(scope="module")
 def mini_corpus(tmp_path_factory) -> Path:
-    from inference.fileio import write_jsonl_atomic
+    from frontlines.inference.fileio import write_jsonl_atomic
 
     picked: dict[str, list] = {"train": [], "dev": [], "test": []}
     for ex in load_corpus():
@@ -218,7 +218,7 @@ def mini_corpus(tmp_path_factory) -> Path:
 
 
 def _train(out: Path, corpus: Path, *extra: str) -> int:
-    from training import train
+    from frontlines.training import train
 
     return train.main(["--config", str(ROOT / "configs" / "tiny.yaml"), "--output-dir", str(out), "--set",
                        f"data.corpus=[{corpus}]", "--set", "events.linker=false", "--set", "eval.bootstrap=0",
@@ -226,8 +226,8 @@ def _train(out: Path, corpus: Path, *extra: str) -> int:
 
 
 def test_a_resumed_run_keeps_the_kernel_it_recorded(tmp_path, mini_corpus, monkeypatch):
-    import inference.kernels as kernels
-    import training.train as train
+    import frontlines.inference.kernels as kernels
+    import frontlines.training.train as train
 
     monkeypatch.setattr(train, "native_bf16", lambda device: False)  # no bf16 check: not what this tests
     monkeypatch.setattr(kernels, "onednn_works", lambda: True)
@@ -271,7 +271,7 @@ def test_bf16_mixed_precision_trains_on_a_cpu_with_native_bf16(tmp_path, mini_co
 
 
 def test_predict_precision_flag(keyword_run, tmp_path, monkeypatch, capsys):
-    from inference.cli import main
+    from frontlines.inference.cli import main
 
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": ex.id, "text": ex.text}) + "\n" for ex in _examples()))

@@ -17,10 +17,10 @@ import pytest
 import torch
 from transformers import BertConfig, BertForTokenClassification
 
-import inference.fileio
-from inference import SpanTagger
-from inference.cli import main
-from inference.labels import ID2TAG, TAG2ID, TAGS
+import frontlines.inference.fileio
+from frontlines.inference import SpanTagger
+from frontlines.inference.cli import main
+from frontlines.inference.labels import ID2TAG, TAG2ID, TAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,17 +112,14 @@ def test_a_second_run_on_a_live_output_is_refused_and_the_first_loses_nothing(mo
 def test_a_resumed_run_keeps_the_kernels_auto_chose(model_dir, tmp_path, monkeypatch):
     """``--linear-kernel auto`` chooses by the CPU; resumed on another machine, the run could choose the other
     kernel, and its lines would differ from an uninterrupted run's in the last bits of every score."""
-    import inference.cli
-    import inference.kernels
-    import inference.precision
 
-    if not inference.kernels.onednn_works():
+    if not frontlines.inference.kernels.onednn_works():
         pytest.skip("no working oneDNN kernel in this torch build")
-    amd = inference.precision.CpuInfo("AuthenticAMD", frozenset({"avx512f"}))
-    intel = inference.precision.CpuInfo("GenuineIntel", frozenset({"avx512f"}))
+    amd = frontlines.inference.precision.CpuInfo("AuthenticAMD", frozenset({"avx512f"}))
+    intel = frontlines.inference.precision.CpuInfo("GenuineIntel", frozenset({"avx512f"}))
     src = _jsonl(tmp_path / "in.jsonl", _docs(6))
     out = tmp_path / "o.jsonl"
-    chosen, load, original = [], inference.cli.load_tagger, SpanTagger.predict
+    chosen, load, original = [], frontlines.inference.cli.load_tagger, SpanTagger.predict
 
     def recording(*args, **kw):
         tagger = load(*args, **kw)
@@ -134,12 +131,12 @@ def test_a_resumed_run_keeps_the_kernels_auto_chose(model_dir, tmp_path, monkeyp
             raise KeyboardInterrupt
         return original(self, texts, **kw)
 
-    monkeypatch.setattr(inference.cli, "load_tagger", recording)
-    monkeypatch.setattr(inference.precision, "cpu_info", lambda: amd)
+    monkeypatch.setattr(frontlines.inference.cli, "load_tagger", recording)
+    monkeypatch.setattr(frontlines.inference.precision, "cpu_info", lambda: amd)
     monkeypatch.setattr(SpanTagger, "predict", crash_on_second_chunk)
     with pytest.raises(KeyboardInterrupt):
         _run(model_dir, "--input", src, "--output", out, "--chunk-size", "3")
-    monkeypatch.setattr(inference.precision, "cpu_info", lambda: intel)  # now "auto" would say no
+    monkeypatch.setattr(frontlines.inference.precision, "cpu_info", lambda: intel)  # now "auto" would say no
     monkeypatch.setattr(SpanTagger, "predict", original)
     assert _run(model_dir, "--input", src, "--output", out, "--chunk-size", "3", "--resume") == 0
     assert chosen == ["onednn", "onednn"] and _ids(out) == [f"d{i}" for i in range(6)]
@@ -249,7 +246,7 @@ def test_line_and_paragraph_separators_stay_inside_their_lines(model_dir, tmp_pa
 
 
 def test_records_that_cannot_be_read_or_written_back_are_located(model_dir, tmp_path, capsys):
-    from inference.records import MAX_DEPTH
+    from frontlines.inference.records import MAX_DEPTH
 
     deep = '{"id": "x", "text": "t", "m": ' + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "}"
     cases = [
@@ -320,7 +317,7 @@ def test_output_paths_the_file_system_refuses_give_one_line(model_dir, tmp_path,
                 raise PermissionError(13, "Permission denied", str(file))
             return open(file, *args, **kw)
 
-        monkeypatch.setattr(inference.fileio, "open", refuse, raising=False)
+        monkeypatch.setattr(frontlines.inference.fileio, "open", refuse, raising=False)
     assert _run(model_dir, "--input", src, "--output", readonly / "o.jsonl") == 1
     assert "Permission denied" in _error_line(capsys)
     assert not list(readonly.iterdir())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from training.markup import parse_article
+from frontlines.training.markup import parse_article
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = Path(os.environ.get("FRONTLINES_RUN", ROOT / "runs" / "default"))

@@ -9,11 +9,11 @@ import pytest
 import torch
 from transformers import BertConfig, BertForTokenClassification
 
-from inference.labels import ID2TAG, TAG2ID, TAGS
-from inference.spans import Example, Span
-from training.convert import labelstudio, prodigy
-from training.preview import render_preview
-from training.select import main, preview_path, rank, select, tfidf, uncertainty
+from frontlines.inference.labels import ID2TAG, TAG2ID, TAGS
+from frontlines.inference.spans import Example, Span
+from frontlines.training.convert import labelstudio, prodigy
+from frontlines.training.preview import render_preview
+from frontlines.training.select import main, preview_path, rank, select, tfidf, uncertainty
 
 # Two near-duplicate wire reports (one word differs) and one different article.
 WIRE = "Rebels seized the town of Kidal on Monday after the army withdrew, residents said."

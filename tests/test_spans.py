@@ -1,6 +1,6 @@
 import pytest
 
-from inference.spans import Span, SpanAlignmentError, spans_to_word_tags, word_offsets, word_tags_to_spans
+from frontlines.inference.spans import Span, SpanAlignmentError, spans_to_word_tags, word_offsets, word_tags_to_spans
 
 
 def words_of(text):

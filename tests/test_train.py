@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inference.fileio import write_jsonl_atomic
-from training import train
-from training.corpus import load_corpus, split_of_example
+from frontlines.inference.fileio import write_jsonl_atomic
+from frontlines.training import train
+from frontlines.training.corpus import load_corpus, split_of_example
 
 ROOT = Path(__file__).parent.parent
 TINY = str(ROOT / "configs" / "tiny.yaml")
@@ -84,7 +84,7 @@ def test_existing_run_is_never_overwritten_unless_asked(finished_run, mini_corpu
 def test_tokens_are_counted_once_per_trained_window_token(finished_run, mini_corpus):
     from transformers import AutoTokenizer
 
-    from training.data import build_dataset
+    from frontlines.training.data import build_dataset
 
     config = yaml.safe_load((finished_run / "config.yaml").read_text())
     tokenizer = AutoTokenizer.from_pretrained(str(finished_run))
@@ -165,7 +165,7 @@ def test_real_backbone_trains_and_serves(tmp_path, mini_corpus):
     transformers pipeline both load the result."""
     from transformers import pipeline
 
-    from inference import SpanTagger
+    from frontlines.inference import SpanTagger
 
     out = tmp_path / "minilm"
     argv = ["--output-dir", str(out), "--set", f"data.corpus=[{mini_corpus}]"]
@@ -338,7 +338,7 @@ def test_a_signal_asks_for_a_stop_and_a_second_one_interrupts():
     import os
     import signal
 
-    from training.stopping import StopRequest
+    from frontlines.training.stopping import StopRequest
 
     before = signal.getsignal(signal.SIGTERM)
     with StopRequest() as stop:

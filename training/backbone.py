@@ -81,8 +81,8 @@ def build_model(config: dict[str, Any], backbone: str) -> Any:
     """
     from transformers import AutoConfig, AutoModelForTokenClassification
 
-    from inference.labels import ID2TAG, TAG2ID
-    from training.config import ConfigError
+    from frontlines.inference.labels import ID2TAG, TAG2ID
+    from frontlines.training.config import ConfigError
 
     tags = trained_tags(backbone)
     if tags is not None and tags != list(ID2TAG.values()):

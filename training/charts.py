@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from inference.fileio import atomic_path
-from inference.labels import LABELS
+from frontlines.inference.fileio import atomic_path
+from frontlines.inference.labels import LABELS
 
 
 def dev_f1(row: Mapping[str, Any]) -> float | None:

@@ -23,15 +23,15 @@ from typing import Any
 
 import yaml
 
-from inference.fileio import atomic_write_text, flatten, format_problems, iter_jsonl
-from inference.labels import LABELS
-from inference.spans import Example, Span
-from training.charts import dev_f1, plot_learning_curves, plot_per_label
-from training.compare_report import render_compare_html, render_compare_markdown
-from training.corpus import DEFAULT_CORPUS, load_corpus, split_examples
-from training.predictions import normalise_predictions, read_predictions
-from training.reports import check_outputs
-from training.scoring import paired_bootstrap, score, span_counts
+from frontlines.inference.fileio import atomic_write_text, flatten, format_problems, iter_jsonl
+from frontlines.inference.labels import LABELS
+from frontlines.inference.spans import Example, Span
+from frontlines.training.charts import dev_f1, plot_learning_curves, plot_per_label
+from frontlines.training.compare_report import render_compare_html, render_compare_markdown
+from frontlines.training.corpus import DEFAULT_CORPUS, load_corpus, split_examples
+from frontlines.training.predictions import normalise_predictions, read_predictions
+from frontlines.training.reports import check_outputs
+from frontlines.training.scoring import paired_bootstrap, score, span_counts
 
 OUTPUT_FILES = {
     "md": "compare.md",
@@ -107,8 +107,8 @@ def _read_mapping(path: Path, what: str) -> dict[str, Any]:
 
 def tag_afresh(path: Path, gold: Sequence[Example], decoding: str, batch_size: int | None = None) -> dict[str, list[Span]]:
     """``gold``'s articles tagged by the run's :class:`inference.SpanTagger`, widened to whole words and checked."""
-    from inference.tagger import SpanTagger
-    from training.run_eval import tagger_spans
+    from frontlines.inference.tagger import SpanTagger
+    from frontlines.training.run_eval import tagger_spans
 
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"run directory {path} has no model (config.json) to tag the articles with")

@@ -7,8 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from training.md_table import md_escape, table
-from training.report_html import CSS
+from frontlines.training.md_table import md_escape, table
+from frontlines.training.report_html import CSS
 
 #: Below this many common articles the significance table carries a warning.
 FEW_ARTICLES = 20

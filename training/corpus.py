@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inference.fileio import format_problems, iter_jsonl
-from inference.labels import LABELS
-from inference.spans import Example, Span, SpanAlignmentError, spans_to_word_tags, word_offsets
-from training.event_links import parse_events
+from frontlines.inference.fileio import format_problems, iter_jsonl
+from frontlines.inference.labels import LABELS
+from frontlines.inference.spans import Example, Span, SpanAlignmentError, spans_to_word_tags, word_offsets
+from frontlines.training.event_links import parse_events
 
 #: The default corpus, compiled from ``annotations/articles`` by scripts/compile_corpus.py.
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "annotations" / "corpus.jsonl"

@@ -17,8 +17,8 @@ from datasets import Dataset
 from torch.utils.data import DataLoader, Sampler
 from transformers import DataCollatorForTokenClassification
 
-from inference.alignment import decode_text, encode_examples
-from inference.spans import Example, Span
+from frontlines.inference.alignment import decode_text, encode_examples
+from frontlines.inference.spans import Example, Span
 
 MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import regex
 
-from inference.labels import LABELS, OUTSIDE
-from inference.spans import Example, Span
+from frontlines.inference.labels import LABELS, OUTSIDE
+from frontlines.inference.spans import Example, Span
 
 BOUNDARY_KINDS = ("too long", "too short", "shifted")
 #: A sentence ends after ., !, ? or … (and any closing quotes/brackets) followed by white space, or at a line break.

@@ -26,11 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.compare import compare_runs
-from training.corpus import DEFAULT_CORPUS, SPLITS, load_corpus, split_examples
-from training.predictions import read_predictions
-from training.reports import build_report, check_outputs, report_paths, summary_line, write_report, write_report_files
-from training.scoring import score
+from frontlines.training.compare import compare_runs
+from frontlines.training.corpus import DEFAULT_CORPUS, SPLITS, load_corpus, split_examples
+from frontlines.training.predictions import read_predictions
+from frontlines.training.reports import (
+    build_report,
+    check_outputs,
+    report_paths,
+    summary_line,
+    write_report,
+    write_report_files,
+)
+from frontlines.training.scoring import score
 
 #: ``score`` and ``write_report`` are re-exported for ``training/train.py``, which still imports them from here;
 #: new code imports them from :mod:`training.scoring` and :mod:`training.reports`.
@@ -95,8 +102,8 @@ def evaluate_model(
     if not examples:
         raise ValueError(f"split {split!r} of {corpus} has no articles")
     check_outputs(report_paths(out_dir).values(), overwrite)  # fail before the slow part
-    from inference import SpanTagger  # the model command alone needs torch and the model code
-    from training.run_eval import evaluate_tagger
+    from frontlines.inference import SpanTagger  # the model command alone needs torch and the model code
+    from frontlines.training.run_eval import evaluate_tagger
 
     tagger = SpanTagger.from_pretrained(str(model), precision="fp32")  # fp32: the reference numbers
     extra = {"model": str(model), "corpus": str(corpus), "split": split}

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from inference.spans import Event, Example, Span
-from training.event_scoring import ROLES, score_events
-from training.scoring import bootstrap_ci
+from frontlines.inference.spans import Event, Example, Span
+from frontlines.training.event_scoring import ROLES, score_events
+from frontlines.training.scoring import bootstrap_ci
 
 #: Scores that get a bootstrap interval.
 CI_FIELDS = ("record", "place", "taker")
@@ -68,8 +68,8 @@ def event_systems(tagger: Any, examples: Sequence[Example], outputs: Sequence[Ma
     ``outputs`` come from ``predict_events(texts, linker="auto", with_states=True)``:
     their spans feed the rules end to end, their states the linker on gold spans.
     """
-    from inference.event_rules import rule_events
-    from inference.spans import Span as S
+    from frontlines.inference.event_rules import rule_events
+    from frontlines.inference.spans import Span as S
 
     systems: dict[str, dict[str, list[Event]]] = {"rules/gold_spans": {}, "rules/end_to_end": {}}
     linker = tagger.load_linker("auto")

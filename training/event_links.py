@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from inference.labels import EVENT_ROLES, STATUSES, TRIGGER_LABEL
-from inference.spans import Event, Span
+from frontlines.inference.labels import EVENT_ROLES, STATUSES, TRIGGER_LABEL
+from frontlines.inference.spans import Event, Span
 
 EventProblem = tuple[str, Span | None]
 

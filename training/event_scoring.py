@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from inference.spans import Event, Span
+from frontlines.inference.spans import Event, Span
 
 ROLES = ("taker", "loser", "place", "extent")
 

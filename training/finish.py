@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from inference.spans import Example
-from training.corpus import split_of_example
-from training.model_card import write_model_card
-from training.reports import report_paths, write_report_files
-from training.run_eval import evaluate_tagger
-from training.rundir import write_run_json
+from frontlines.inference.spans import Example
+from frontlines.training.corpus import split_of_example
+from frontlines.training.model_card import write_model_card
+from frontlines.training.reports import report_paths, write_report_files
+from frontlines.training.run_eval import evaluate_tagger
+from frontlines.training.rundir import write_run_json
 
 #: Report directory of each evaluated split inside a run.
 REPORT_DIRS = {"test": "report", "stress": "report-stress"}
@@ -47,8 +47,8 @@ def split_summary(report: dict[str, Any]) -> dict[str, Any]:
 def finish_run(out: Path, config: dict[str, Any], examples: Sequence[Example], meta: dict[str, Any],
                split_sizes: dict[str, int]) -> dict[str, dict[str, Any]]:
     """Linker, evaluation of every held-out split, run.json and the model card; returns the split summaries."""
-    from inference.tagger import SpanTagger
-    from training.train_linker import train_linker
+    from frontlines.inference.tagger import SpanTagger
+    from frontlines.training.train_linker import train_linker
 
     annotated = {split_of_example(ex) for ex in examples if ex.events is not None}
     if config["events"]["linker"] and not {"train", "dev"} <= annotated:

@@ -41,8 +41,8 @@ def _main_of(module: str, *leading: str) -> Callable[[list[str]], int]:
 
 def _train(argv: list[str]) -> int:
     """training.train's program, stopping with a checkpoint if an ``accelerate launch`` parent dies (as its cli())."""
-    from training import train
-    from training.stopping import launched_by_accelerate, stop_with_parent
+    from frontlines.training import train
+    from frontlines.training.stopping import launched_by_accelerate, stop_with_parent
 
     if launched_by_accelerate():
         stop_with_parent()
@@ -51,24 +51,24 @@ def _train(argv: list[str]) -> int:
 
 COMMANDS: dict[str, Command] = {
     "predict": Command("tag articles with spans (and events)", "python -m inference predict",
-                       _main_of("inference.cli", "predict")),
+                       _main_of("frontlines.inference.cli", "predict")),
     "merge": Command("join the --shard I/N outputs of a predict run", "python -m inference merge",
-                     _main_of("inference.cli", "merge")),
+                     _main_of("frontlines.inference.cli", "merge")),
     "export-events": Command("a predict --events output as a CSV or Parquet table", "python -m inference export-events",
-                             _main_of("inference.cli", "export-events")),
+                             _main_of("frontlines.inference.cli", "export-events")),
     "export-onnx": Command("export a run to ONNX (optionally int8)", "python -m inference export-onnx",
-                           _main_of("inference.cli", "export-onnx")),
+                           _main_of("frontlines.inference.cli", "export-onnx")),
     "train": Command("fine-tune the tagger (a run directory)", "python -m training.train", _train),
     "train-linker": Command("(re)train a run's event linker", "python -m training.train_linker",
-                            _main_of("training.train_linker")),
+                            _main_of("frontlines.training.train_linker")),
     "evaluate": Command("score predictions or a model; compare runs", "python -m training.evaluate",
-                        _main_of("training.evaluate")),
+                        _main_of("frontlines.training.evaluate")),
     "convert": Command("the corpus to an annotation tool's format and back", "python -m training.convert",
-                       _main_of("training.convert.__main__")),
+                       _main_of("frontlines.training.convert.__main__")),
     "select": Command("pick and pre-annotate the articles worth labelling", "python -m training.select",
-                      _main_of("training.select")),
+                      _main_of("frontlines.training.select")),
     "validate": Command("check corpus files, every problem located", "python -m training.corpus validate",
-                        _main_of("training.corpus", "validate")),
+                        _main_of("frontlines.training.corpus", "validate")),
 }
 
 

@@ -35,9 +35,9 @@ from pathlib import Path
 import regex
 import yaml
 
-from inference.labels import LABELS, TRIGGER_LABEL
-from inference.spans import Example, Span
-from training.event_links import parse_events
+from frontlines.inference.labels import LABELS, TRIGGER_LABEL
+from frontlines.inference.spans import Example, Span
+from frontlines.training.event_links import parse_events
 
 _MARK_RE = regex.compile(
     r"\[((?:[^\[\]\\]|\\.)+)\]\(([A-Z_]+)(?:#([A-Za-z0-9_-]+))?((?:[ ]+[a-z]+=[^\s()]*)*)\)")

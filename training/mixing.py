@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inference.spans import Example
-from training.config import ConfigError
-from training.corpus import CorpusError, read_corpus, split_of_example
+from frontlines.inference.spans import Example
+from frontlines.training.config import ConfigError
+from frontlines.training.corpus import CorpusError, read_corpus, split_of_example
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from inference.fileio import atomic_write_text
-from inference.labels import LABELS
+from frontlines.inference.fileio import atomic_write_text
+from frontlines.inference.labels import LABELS
 
 _LABEL_TEXT = {
     "ACTOR": "a party to the conflict: forces, armed groups, governments acting, coalitions, their named leaders",
@@ -94,7 +94,7 @@ tagged alike), nor who holds a place now.
 ## Use
 
 ```python
-from inference import SpanTagger            # frontlines' slim inference package
+from frontlines.inference import SpanTagger            # frontlines' slim inference package
 SpanTagger.from_pretrained("path/to/{out.name}").predict(["Daesh retook more than 40 percent of Albu Kamal."])
 
 from transformers import pipeline            # or plain transformers

@@ -19,12 +19,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from inference.fileio import atomic_write_text
-from inference.precision import MAX_F1_LOSS, PRECISION_FILE, cpu_info, native_bf16, weights_digest, weights_stat
-from inference.spans import Example
-from training.corpus import DEFAULT_CORPUS, load_corpus, split_examples
-from training.run_eval import tagger_spans
-from training.scoring import score
+from frontlines.inference.fileio import atomic_write_text
+from frontlines.inference.precision import (
+    MAX_F1_LOSS,
+    PRECISION_FILE,
+    cpu_info,
+    native_bf16,
+    weights_digest,
+    weights_stat,
+)
+from frontlines.inference.spans import Example
+from frontlines.training.corpus import DEFAULT_CORPUS, load_corpus, split_examples
+from frontlines.training.run_eval import tagger_spans
+from frontlines.training.scoring import score
 
 
 def check_bf16(run_dir: str | Path, examples: Sequence[Example], split: str = "test", device: str | None = None,
@@ -34,8 +41,8 @@ def check_bf16(run_dir: str | Path, examples: Sequence[Example], split: str = "t
     Returns None (and writes nothing) where the device has no native bf16
     or the split is empty: ``auto`` then stays fp32.
     """
-    from inference.model_dir import default_device
-    from inference.tagger import SpanTagger
+    from frontlines.inference.model_dir import default_device
+    from frontlines.inference.tagger import SpanTagger
 
     run_dir = Path(run_dir)
     device = device or default_device()

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from inference.fileio import format_problems, iter_jsonl
-from inference.labels import LABELS
-from inference.spans import Example, Span, word_offsets
-from training.corpus import Problem, parse_span
+from frontlines.inference.fileio import format_problems, iter_jsonl
+from frontlines.inference.labels import LABELS
+from frontlines.inference.spans import Example, Span, word_offsets
+from frontlines.training.corpus import Problem, parse_span
 
 
 class PredictionError(ValueError):

@@ -14,9 +14,9 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from inference.labels import LABELS
-from inference.spans import Example, Span
-from training.report_html import COLORS
+from frontlines.inference.labels import LABELS
+from frontlines.inference.spans import Example, Span
+from frontlines.training.report_html import COLORS
 
 CSS = """
 body { font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", "Noto Sans", Helvetica, Arial, sans-serif;

@@ -11,10 +11,10 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from inference.events import sentence_of, sentences
-from inference.spans import Example
-from training.event_eval import summary_rows
-from training.md_table import table
+from frontlines.inference.events import sentence_of, sentences
+from frontlines.inference.spans import Example
+from frontlines.training.event_eval import summary_rows
+from frontlines.training.md_table import table
 
 ROLE_COLORS = {"trigger": "#c887fb", "taker": "#7aecec", "loser": "#ffb3b3", "place": "#feca74", "extent": "#e4e7d2"}
 EVENT_CSS = """

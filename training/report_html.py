@@ -16,9 +16,9 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from inference.labels import LABELS
-from inference.spans import Example, Span
-from training.report_events import EVENT_CSS, events_html
+from frontlines.inference.labels import LABELS
+from frontlines.inference.spans import Example, Span
+from frontlines.training.report_events import EVENT_CSS, events_html
 
 #: displaCy's palette where it has the type (GPE for LOCATION, ORG for ACTOR, PERCENT), one more for CONTROL_CHANGE.
 COLORS = {"ACTOR": "#7aecec", "LOCATION": "#feca74", "CONTROL_CHANGE": "#c887fb", "PERCENT": "#e4e7d2"}

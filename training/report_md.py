@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from inference.fileio import flatten
-from inference.labels import LABELS
-from training.md_table import md_escape, table
-from training.report_events import decoding_markdown, events_markdown
+from frontlines.inference.fileio import flatten
+from frontlines.inference.labels import LABELS
+from frontlines.training.md_table import md_escape, table
+from frontlines.training.report_events import decoding_markdown, events_markdown
 
 #: At most this many false positives / negatives per label in the Markdown (report.json has them all).
 MAX_LISTED = 50

@@ -14,14 +14,14 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from inference.fileio import atomic_write_text, write_jsonl_atomic
-from inference.labels import LABELS
-from inference.spans import Example, Span
-from training.error_analysis import analyse_errors
-from training.predictions import normalise_predictions, prediction_records
-from training.report_html import render_html
-from training.report_md import render_markdown
-from training.scoring import score
+from frontlines.inference.fileio import atomic_write_text, write_jsonl_atomic
+from frontlines.inference.labels import LABELS
+from frontlines.inference.spans import Example, Span
+from frontlines.training.error_analysis import analyse_errors
+from frontlines.training.predictions import normalise_predictions, prediction_records
+from frontlines.training.report_html import render_html
+from frontlines.training.report_md import render_markdown
+from frontlines.training.scoring import score
 
 REPORT_FILES = {
     "json": "report.json",

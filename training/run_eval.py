@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from inference.decoding import fragments
-from inference.spans import Example, Span
-from training.event_eval import event_report
-from training.reports import build_report
-from training.scoring import score
+from frontlines.inference.decoding import fragments
+from frontlines.inference.spans import Example, Span
+from frontlines.training.event_eval import event_report
+from frontlines.training.reports import build_report
+from frontlines.training.scoring import score
 
 
 def tagger_spans(tagger: Any, examples: Sequence[Example], batch_size: int | None = None,

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import yaml
 
-from inference.fileio import atomic_write_text, iter_jsonl, write_jsonl_atomic
+from frontlines.inference.fileio import atomic_write_text, iter_jsonl, write_jsonl_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_NAME = re.compile(r"step-(\d{7})")
@@ -259,7 +259,7 @@ def run_metadata(
     import datasets
     import transformers
 
-    from inference.precision import cpu_info, torch_capability
+    from frontlines.inference.precision import cpu_info, torch_capability
 
     try:
         commit = subprocess.run(

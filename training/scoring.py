@@ -33,8 +33,8 @@ from nervaluate import Evaluator
 from seqeval.metrics import accuracy_score, classification_report
 from seqeval.scheme import IOB2, Entities
 
-from inference.labels import LABELS, TAGS
-from inference.spans import Example, Span, SpanAlignmentError, spans_to_word_tags, word_offsets
+from frontlines.inference.labels import LABELS, TAGS
+from frontlines.inference.spans import Example, Span, SpanAlignmentError, spans_to_word_tags, word_offsets
 
 #: nervaluate's scheme names -> the names used in reports.
 SPAN_SCHEMES = {"strict": "strict", "exact": "exact", "partial": "partial", "ent_type": "type"}

@@ -39,12 +39,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from inference.fileio import atomic_write_text
-from inference.spans import Example, Span, word_offsets
-from training.convert import TASK_FORMATS, write
-from training.convert.common import Item, read_jsonl_items, stable_id, validate
-from training.corpus import CorpusError, Problem
-from training.preview import render_preview
+from frontlines.inference.fileio import atomic_write_text
+from frontlines.inference.spans import Example, Span, word_offsets
+from frontlines.training.convert import TASK_FORMATS, write
+from frontlines.training.convert.common import Item, read_jsonl_items, stable_id, validate
+from frontlines.training.corpus import CorpusError, Problem
+from frontlines.training.preview import render_preview
 
 DIVERSITY = 0.5
 EMPTY = 0.5
@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         print(f"FAILED: {len(exc.problems)} problem(s); nothing written", file=sys.stderr)
         return 1
-    from inference import SpanTagger
+    from frontlines.inference import SpanTagger
 
     try:
         tagger = SpanTagger.from_pretrained(args.model, device=args.device)

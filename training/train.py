@@ -32,20 +32,20 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
-from inference.fileio import flatten
-from inference.kernels import use_fast_linear
-from inference.precision import native_bf16
-from training import rundir
-from training.backbone import BackboneNotFound, build_model, resolve_backbone
-from training.config import ConfigError, load_config
-from training.corpus import SPLITS, CorpusError, split_examples
-from training.data import build_loaders, decode_dataset, predict
-from training.finish import finish_run
-from training.mixing import run_corpus
-from training.optim import build_optimizer
-from training.rundir import RunDirError, RunState
-from training.scoring import score
-from training.stopping import StopRequest, launched_by_accelerate, stop_with_parent
+from frontlines.inference.fileio import flatten
+from frontlines.inference.kernels import use_fast_linear
+from frontlines.inference.precision import native_bf16
+from frontlines.training import rundir
+from frontlines.training.backbone import BackboneNotFound, build_model, resolve_backbone
+from frontlines.training.config import ConfigError, load_config
+from frontlines.training.corpus import SPLITS, CorpusError, split_examples
+from frontlines.training.data import build_loaders, decode_dataset, predict
+from frontlines.training.finish import finish_run
+from frontlines.training.mixing import run_corpus
+from frontlines.training.optim import build_optimizer
+from frontlines.training.rundir import RunDirError, RunState
+from frontlines.training.scoring import score
+from frontlines.training.stopping import StopRequest, launched_by_accelerate, stop_with_parent
 
 
 class Diverged(Exception):
@@ -299,7 +299,7 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
         if config["eval"]["final"]:
             summaries = finish_run(out, config, examples, meta, sizes)
             if native_bf16(str(accelerator.device)):  # what --precision auto needs before it serves bf16
-                from training.precision_check import check_bf16
+                from frontlines.training.precision_check import check_bf16
 
                 check_bf16(out, examples, decoding=config["eval"]["decoding"])
         else:  # benchmarks and smoke runs: the loop only

@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from inference.fileio import atomic_write_text
-from inference.labels import STATUSES
-from inference.linker import LINKER_DIR, ROLE_CLASSES, EventLinker, Pairs, build_pairs, n_hand_features
-from inference.spans import Event, Example
-from training.event_scoring import score_events
+from frontlines.inference.fileio import atomic_write_text
+from frontlines.inference.labels import STATUSES
+from frontlines.inference.linker import LINKER_DIR, ROLE_CLASSES, EventLinker, Pairs, build_pairs, n_hand_features
+from frontlines.inference.spans import Event, Example
+from frontlines.training.event_scoring import score_events
 
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
@@ -68,7 +68,7 @@ def _numpy_weights(role: nn.Module, status: nn.Module) -> dict[str, np.ndarray]:
 
 def link_all(linker: EventLinker, pairs: Sequence[list[Pairs]]) -> list[list[Event]]:
     """Decode prebuilt pairs with a linker (the inference path, so dev scores are the served ones)."""
-    from inference.linker import decode_pairs
+    from frontlines.inference.linker import decode_pairs
 
     return [[decode_pairs(p, *linker.score_pairs(p), linker.threshold)[0] for p in article] for article in pairs]
 
@@ -168,7 +168,7 @@ def save_linker(run_dir: Path, weights: dict[str, np.ndarray], settings: dict[st
 
 def train_linker(run_dir: str | Path, examples: Sequence[Example], split_of: Any, seed: int = 0) -> dict[str, Any]:
     """Train and save the linker of a run from the corpus's event-annotated train/dev articles."""
-    from inference.tagger import SpanTagger
+    from frontlines.inference.tagger import SpanTagger
 
     run_dir = Path(run_dir)
     annotated = [ex for ex in examples if ex.events is not None]
@@ -191,7 +191,7 @@ def train_linker(run_dir: str | Path, examples: Sequence[Example], split_of: Any
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from training.corpus import DEFAULT_CORPUS, CorpusError, load_corpus, split_of_example
+    from frontlines.training.corpus import DEFAULT_CORPUS, CorpusError, load_corpus, split_of_example
 
     parser = argparse.ArgumentParser(prog="python -m training.train_linker", description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True, help="a run directory written by training/train.py")

@@ -14,8 +14,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from inference.spans import Example
-from training.convert import conll, doccano, hf, labelstudio, prodigy
+from frontlines.inference.spans import Example
+from frontlines.training.convert import conll, doccano, hf, labelstudio, prodigy
 
 FORMATS: dict[str, ModuleType] = {
     "label-studio": labelstudio, "doccano": doccano, "prodigy": prodigy, "conll": conll, "hf": hf}

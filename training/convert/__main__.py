@@ -16,10 +16,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from inference.fileio import same_file, write_jsonl_atomic
-from training.convert import FORMATS, WORD_FORMATS, read, write
-from training.convert.conll import read_texts
-from training.corpus import DEFAULT_CORPUS, SPLITS, CorpusError, load_corpus, split_examples
+from frontlines.inference.fileio import same_file, write_jsonl_atomic
+from frontlines.training.convert import FORMATS, WORD_FORMATS, read, write
+from frontlines.training.convert.conll import read_texts
+from frontlines.training.corpus import DEFAULT_CORPUS, SPLITS, CorpusError, load_corpus, split_examples
 
 FORMAT_HELP = ("label-studio: tasks JSON (+ <stem>.label_config.xml on export); doccano, prodigy: JSON lines; "
                "conll: BIO columns; hf: a folder with dataset/ (load_from_disk) and parquet/")

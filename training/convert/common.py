@@ -19,10 +19,10 @@ from typing import Any
 
 import regex
 
-from inference.events import sentence_of, sentences
-from inference.fileio import iter_jsonl
-from inference.spans import Example, Span, spans_to_word_tags, word_offsets, word_tags_to_spans
-from training.corpus import CorpusError, Problem, accept_record
+from frontlines.inference.events import sentence_of, sentences
+from frontlines.inference.fileio import iter_jsonl
+from frontlines.inference.spans import Example, Span, spans_to_word_tags, word_offsets, word_tags_to_spans
+from frontlines.training.corpus import CorpusError, Problem, accept_record
 
 #: One imported record: (line, corpus record or None, problems found by the importer itself).
 #: ``None`` with no problems means "skipped on purpose" (unannotated task, rejected answer).

@@ -22,11 +22,11 @@ from typing import Any
 
 import regex
 
-from inference.fileio import atomic_path, iter_lines
-from inference.labels import TAGS
-from inference.spans import Example
-from training.convert.common import Item, read_jsonl_items, sentence_rows, tokens_to_record, validate
-from training.corpus import Problem
+from frontlines.inference.fileio import atomic_path, iter_lines
+from frontlines.inference.labels import TAGS
+from frontlines.inference.spans import Example
+from frontlines.training.convert.common import Item, read_jsonl_items, sentence_rows, tokens_to_record, validate
+from frontlines.training.corpus import Problem
 
 DOCSTART = "-DOCSTART-"
 _COLUMNS_RE = regex.compile(r"[ \t]+")

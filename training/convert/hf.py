@@ -20,10 +20,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from inference.labels import TAGS
-from inference.spans import Example
-from training.convert.common import Item, atomic_dir, sentence_rows, tokens_to_record, validate
-from training.corpus import CorpusError, Problem, split_examples
+from frontlines.inference.labels import TAGS
+from frontlines.inference.spans import Example
+from frontlines.training.convert.common import Item, atomic_dir, sentence_rows, tokens_to_record, validate
+from frontlines.training.corpus import CorpusError, Problem, split_examples
 
 #: Corpus split -> dataset split (Hugging Face scripts look for "validation").
 SPLITS = {"train": "train", "dev": "validation", "test": "test", "stress": "stress"}

@@ -21,12 +21,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from inference.fileio import atomic_write_text, iter_json_array
-from inference.labels import LABELS
-from inference.spans import Example, Span
-from training.convert.common import Item, located, span_text_problem, stable_id, validate
-from training.corpus import Problem
-from training.report_html import COLORS
+from frontlines.inference.fileio import atomic_write_text, iter_json_array
+from frontlines.inference.labels import LABELS
+from frontlines.inference.spans import Example, Span
+from frontlines.training.convert.common import Item, located, span_text_problem, stable_id, validate
+from frontlines.training.corpus import Problem
+from frontlines.training.report_html import COLORS
 
 FROM_NAME, TO_NAME = "label", "text"
 #: Task data that is not metadata: a task without ``data.meta`` (imported from the user's own CSV or JSON)

@@ -14,10 +14,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from inference.fileio import write_jsonl_atomic
-from inference.spans import Example, Span
-from training.convert.common import Item, read_jsonl_items, span_text_problem, stable_id, validate
-from training.corpus import Problem
+from frontlines.inference.fileio import write_jsonl_atomic
+from frontlines.inference.spans import Example, Span
+from frontlines.training.convert.common import Item, read_jsonl_items, span_text_problem, stable_id, validate
+from frontlines.training.corpus import Problem
 
 
 def to_record(example: Example, scores: Mapping[Span, float] | None = None,
