@@ -14,7 +14,9 @@ from frontlines.inference.labels import ID2TAG, LABELS, TAG2ID, TAGS
 from frontlines.inference.spans import Example, Span
 from frontlines.training.error_analysis import boundary_kind, sentence_context
 from frontlines.training.evaluate import main
+from frontlines.training.html_marks import text_direction
 from frontlines.training.predictions import PredictionError, normalise_predictions, read_predictions
+from frontlines.training.report_events import render_record
 from frontlines.training.reports import write_report
 from frontlines.training.scoring import bootstrap_ci, paired_bootstrap, score, score_tags
 
@@ -198,7 +200,7 @@ def test_write_report_files_and_marked_html(tmp_path):
     assert "# Fixture" in md and "| ACTOR | 0.5000 | 0.6667 | 0.5714 | 3 |" in md and "**[lost]**" in md
     page = paths["html"].read_text(encoding="utf-8")
     assert page.count('<mark class="entity') >= len(GOLD[0].spans) + len(GOLD[1].spans) + 9
-    assert 'data-label="ACTOR" data-start="0" data-end="6" title="ACTOR: correct">Rebels<span class="label">ACTOR' in page
+    assert 'data-label="ACTOR" data-start="0" data-end="6" title="ACTOR: correct">Rebels<bdi class="label">ACTOR' in page
     assert 'class="entity fp"' in page and 'data-label="ACTOR" data-start="14" data-end="19" title="false positive: wrong type' in page
     assert 'class="entity fn"' in page and "false negative: missed" in page
     with pytest.raises(FileExistsError):
@@ -219,6 +221,66 @@ def test_cli_score(tmp_path, capsys):
     bad = _write(tmp_path / "bad.jsonl", [json.dumps({"id": "art-1", "spans": [{"start": 0, "end": 6, "label": "X"}]})])
     assert main(["score", "--gold", str(gold), "--pred", str(bad), "--out", str(tmp_path / "o2")]) == 2
     assert f"{bad}:1 [art-1] span [0, 6) X: unknown label 'X'" in capsys.readouterr().err
+
+
+AR_TEXT = "قالت قوات الدعم السريع (RSF) إنها سيطرت على نيالا."  # "the RSF said it took Nyala"
+AR = Example("ar-1", AR_TEXT, [Span(5, 22, A), Span(34, 39, C), Span(44, 49, L)])
+LATIN = Example("en-1", "Rebels seized Raqqa.", [Span(0, 6, A), Span(7, 13, C), Span(14, 19, L)])
+
+
+def test_html_report_marks_low_confidence_spans_offline_and_right_to_left(tmp_path, capsys):
+    gold = tmp_path / "gold.jsonl"
+    write_jsonl_atomic(gold, (ex.to_dict() for ex in (AR, LATIN)))
+    pred = _write(tmp_path / "pred.jsonl", [
+        json.dumps({"id": "ar-1", "spans": [{"start": 5, "end": 22, "label": A, "score": 0.41},
+                                            {"start": 34, "end": 39, "label": C, "score": 0.55},
+                                            {"start": 44, "end": 49, "label": L, "score": 0.97}]}, ensure_ascii=False),
+        # another system's line: Rebels without a score, "aqq" widened to Raqqa keeping its score
+        json.dumps({"id": "en-1", "spans": [{"start": 0, "end": 6, "label": A},
+                                            {"start": 15, "end": 18, "label": L, "score": 0.3}]}),
+    ])
+    out = tmp_path / "out"
+    assert main(["score", "--gold", str(gold), "--pred", str(pred), "--out", str(out), "--low", "0.5",
+                 "--bootstrap", "0"]) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    # 4 scored spans, 2 below 0.5 (0.41, 0.3); 0.55 would be low at the default 0.6 but not here
+    assert report["low_confidence"] == {"threshold": 0.5, "scored_spans": 4, "below": 2}
+    lines = [json.loads(x) for x in (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [s.get("score") for s in lines[0]["spans"]] == [0.41, 0.55, 0.97]
+    assert lines[1]["spans"] == [{"start": 0, "end": 6, "label": A}, {"start": 14, "end": 19, "label": L, "score": 0.3}]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.startswith('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">')
+    assert not any(s in page for s in ("http", "src=", "href=", "<script", "<link", "@import", "url("))
+    # each article's gold and predicted blocks take the direction of the text, RTL though it holds "RSF"
+    assert page.count('<div class="entities" dir="rtl">') == 2 and page.count('<div class="entities" dir="ltr">') == 2
+    assert ('<mark class="entity low" style="background: #7aecec" data-label="ACTOR" data-start="5" data-end="22" '
+            'data-score="0.4100" title="ACTOR: correct; score 0.410 (low confidence)">قوات الدعم السريع'
+            '<bdi class="label">ACTOR</bdi></mark>') in page
+    assert ('<mark class="entity" style="background: #c887fb" data-label="CONTROL_CHANGE" data-start="34" '
+            'data-end="39" data-score="0.5500" title="CONTROL_CHANGE: correct; score 0.550">') in page
+    assert 'data-start="44" data-end="49" data-score="0.9700" title="LOCATION: correct; score 0.970">' in page
+    assert 'class="entity low" style="background: #feca74" data-label="LOCATION" data-start="14" data-end="19" ' \
+           'data-score="0.3000" title="LOCATION: correct; score 0.300 (low confidence)">Raqqa' in page
+    assert 'data-start="0" data-end="6" title="ACTOR: correct">Rebels' in page  # no score, no mark
+    assert page.count('class="entity low"') == 3  # the two low spans and the legend's sample
+    assert "scored below 0.5 (low confidence; 2 of 4 scored spans)" in page and "score &lt; 0.5</mark>" in page
+    assert "3 gold, 3 predicted (1 below 0.5)" in page
+    capsys.readouterr()
+    bad = _write(tmp_path / "bad.jsonl", [json.dumps({"id": "en-1", "spans": [{"start": 0, "end": 6, "label": A,
+                                                                                "score": "high"}]})])
+    assert main(["score", "--gold", str(gold), "--pred", str(bad), "--out", str(tmp_path / "o2")]) == 2
+    assert f"{bad}:1 [en-1]: span [0, 6) ACTOR: score must be a finite number, got 'high'" in capsys.readouterr().err
+
+
+def test_text_direction_and_low_score_event_records():
+    assert text_direction(AR_TEXT) == "rtl" and text_direction("ISIS قالت إنها سيطرت على الباغوز") == "rtl"
+    assert text_direction(LATIN.text) == "ltr" and text_direction("2024 — 40%") == "ltr"
+    text = "Rebels seized Raqqa."
+    record = {"trigger": [7, 13], "taker": [0, 6], "loser": None, "extent": None, "places": [[14, 19]],
+              "status": "asserted"}
+    sure, unsure = (render_record(text, {**record, "score": v}, [(0, len(text))], low=0.6) for v in (0.9, 0.59))
+    assert sure.startswith('<div class="record" dir="ltr">') and ", score 0.90" in sure
+    assert unsure.startswith('<div class="record low" dir="ltr">') and ", score 0.59" in unsure
 
 
 def _tiny_model(path, tokenizer, seed=0):
@@ -244,6 +306,10 @@ def test_cli_model_evaluates_a_tiny_model(tmp_path, tokenizer):
     lines = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
     assert [x["id"] for x in lines] == ["art-1", "art-2"] and report["extra"]["split"] == "all"
     assert report["counts"]["predicted"] == sum(len(x["spans"]) for x in lines)
+    # every span the tagger predicts keeps its score, in the file and the report's count
+    assert all(0 <= s["score"] <= 1 for x in lines for s in x["spans"])
+    assert report["low_confidence"]["scored_spans"] == report["counts"]["predicted"]
+    assert report["low_confidence"]["threshold"] == 0.6 and report["counts"]["predicted"] > 0
     preds, _ = read_predictions(out / "predictions.jsonl", GOLD)  # the written file rescores to the same numbers
     assert score(GOLD, preds)["micro_f1"] == report["micro_f1"]
     page = (out / "report.html").read_text(encoding="utf-8")

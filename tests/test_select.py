@@ -79,7 +79,7 @@ def test_preview_marks_low_confidence_and_works_offline():
     assert text[low.start:low.end] == "قوات الدعم السريع" and text[high.start:high.end] == "نيالا"
     page = render_preview([(Example("ar-1", text, [low, high]), {low: 0.41, high: 0.97}, {"uncertainty": 0.4})],
                           low=0.6)
-    assert '<div class="entities" dir="auto">' in page and "<bdi>ar-1</bdi>" in page
+    assert '<div class="entities" dir="rtl">' in page and "<bdi>ar-1</bdi>" in page
     assert 'class="entity low"' in page and ">ACTOR 0.41</bdi>" in page
     assert page.count('class="entity low"') == 2  # the span and the legend; the sure span is plain
     assert ">LOCATION 0.97</bdi>" in page and "dashed" in page
@@ -117,7 +117,7 @@ def test_cli_writes_pre_annotated_tasks_and_preview(tiny_run, tmp_path, capsys):
             assert task["data"]["text"][v["start"]:v["end"]] == v["text"] and 0 <= r["score"] <= 1
     assert labelstudio.config_path(out).is_file()
     page = preview_path(out).read_text(encoding="utf-8")
-    assert page.count('<section class="article"') == 3 and 'dir="auto"' in page
+    assert page.count('<section class="article"') == 3 and page.count('<div class="entities" dir="') == 3
     # Prodigy output: pre-annotations read back as a valid corpus (ids generated stably where missing).
     out2 = tmp_path / "tasks.jsonl"
     assert main(["--model", str(tiny_run), "--input", str(src), "--format", "prodigy", "--limit", "4",

@@ -20,6 +20,7 @@ predicting nothing (with a warning).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ from typing import Any
 
 from frontlines.training.compare import compare_runs
 from frontlines.training.corpus import DEFAULT_CORPUS, SPLITS, load_corpus, split_examples
-from frontlines.training.predictions import read_predictions
+from frontlines.training.html_marks import LOW_CONFIDENCE
+from frontlines.training.predictions import read_scored_predictions
 from frontlines.training.reports import (
     build_report,
     check_outputs,
@@ -64,22 +66,26 @@ def evaluate_predictions(
     bootstrap: int = 1000,
     seed: int = 0,
     overwrite: bool = False,
+    low_confidence: float = LOW_CONFIDENCE,
 ) -> Evaluation:
-    """Score a predictions file against a gold corpus file (or one ``split`` of it) and write the report."""
+    """Score a predictions file against a gold corpus file (or one ``split`` of it) and write the report.
+
+    Spans with a ``"score"`` keep it in the report; those below ``low_confidence`` are marked in its HTML.
+    """
     check_outputs(report_paths(out_dir).values(), overwrite)
     examples = load_corpus([gold_path])
-    preds, widened = read_predictions(pred_path, examples)
+    preds, scores, widened = read_scored_predictions(pred_path, examples)
     if split:
         examples = split_examples(examples, split)
     ids = {ex.id for ex in examples}
     preds = {k: v for k, v in preds.items() if k in ids}
     extra = {"gold": str(gold_path), "predictions": str(pred_path), "split": split, "widened_spans": widened}
-    report, checked = build_report(
+    built = build_report(
         examples, preds, title=title or f"{Path(pred_path).name} vs {Path(gold_path).name}",
-        extra=extra, bootstrap=bootstrap, seed=seed,
+        extra=extra, bootstrap=bootstrap, seed=seed, scores=scores, low_confidence=low_confidence,
     )
-    paths = write_report_files(out_dir, report, examples, checked)
-    return Evaluation(report, paths, missing=[ex.id for ex in examples if ex.id not in preds], widened=widened)
+    paths = write_report_files(out_dir, built.report, examples, built.spans, built.scores)
+    return Evaluation(built.report, paths, missing=[ex.id for ex in examples if ex.id not in preds], widened=widened)
 
 
 def evaluate_model(
@@ -93,8 +99,12 @@ def evaluate_model(
     bootstrap: int = 1000,
     seed: int = 0,
     overwrite: bool = False,
+    low_confidence: float = LOW_CONFIDENCE,
 ) -> Evaluation:
-    """Predict a corpus split (or ``"all"``) with a saved model, score it and write the report."""
+    """Predict a corpus split (or ``"all"``) with a saved model, score it and write the report.
+
+    The report's HTML marks the spans (and event records) scored below ``low_confidence``.
+    """
     corpus = Path(corpus) if corpus else DEFAULT_CORPUS
     examples = load_corpus([corpus])
     if split != "all":
@@ -109,9 +119,9 @@ def evaluate_model(
     extra = {"model": str(model), "corpus": str(corpus), "split": split}
     # The same report as a run's own test and stress reports: both decoders with their fragment rates, and
     # the event systems where the articles have event links.
-    report, checked = evaluate_tagger(tagger, examples, title=title or f"{Path(model).name} on {split}",
-                                      extra=extra, bootstrap=bootstrap, seed=seed, batch_size=batch_size)
-    return Evaluation(report, write_report_files(out_dir, report, examples, checked))
+    built = evaluate_tagger(tagger, examples, title=title or f"{Path(model).name} on {split}", extra=extra,
+                            bootstrap=bootstrap, seed=seed, batch_size=batch_size, low_confidence=low_confidence)
+    return Evaluation(built.report, write_report_files(out_dir, built.report, examples, built.spans, built.scores))
 
 
 # --------------------------------------------------------------------------- command line
@@ -134,7 +144,7 @@ def _print_evaluation(result: Evaluation, pred_path: str | None = None) -> None:
 def _cmd_score(args: argparse.Namespace) -> None:
     result = evaluate_predictions(
         args.gold, args.pred, args.out, split=args.split, title=args.title,
-        bootstrap=args.bootstrap, seed=args.seed, overwrite=args.overwrite,
+        bootstrap=args.bootstrap, seed=args.seed, overwrite=args.overwrite, low_confidence=args.low,
     )
     _print_evaluation(result, args.pred)
 
@@ -142,7 +152,7 @@ def _cmd_score(args: argparse.Namespace) -> None:
 def _cmd_model(args: argparse.Namespace) -> None:
     result = evaluate_model(
         args.model, args.out, corpus=args.corpus, split=args.split, batch_size=args.batch_size,
-        title=args.title, bootstrap=args.bootstrap, seed=args.seed, overwrite=args.overwrite,
+        title=args.title, bootstrap=args.bootstrap, seed=args.seed, overwrite=args.overwrite, low_confidence=args.low,
     )
     _print_evaluation(result)
 
@@ -176,6 +186,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _score(text: str) -> float:
+    """argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -186,11 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=_count, default=0)
         p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
+    def low(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--low", type=_score, default=LOW_CONFIDENCE, metavar="SCORE",
+                       help=f"HTML report: mark predicted spans (and event records) scored below this as "
+                            f"low-confidence (default {LOW_CONFIDENCE})")
+
     sp = sub.add_parser("score", help="score a predictions file against a gold corpus file")
     sp.add_argument("--gold", required=True, help="gold corpus JSON lines")
-    sp.add_argument("--pred", required=True, help='predictions JSON lines {"id", "spans": [{"start","end","label"}]}')
+    sp.add_argument("--pred", required=True,
+                    help='predictions JSON lines {"id", "spans": [{"start","end","label"[,"score"]}]}')
     sp.add_argument("--split", choices=SPLITS, help="score only this split of the gold file")
     sp.add_argument("--title")
+    low(sp)
     common(sp)
     sp.set_defaults(func=_cmd_score)
 
@@ -200,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--corpus", help=f"corpus JSON lines (default {DEFAULT_CORPUS})")
     mp.add_argument("--batch-size", type=_count, default=16)
     mp.add_argument("--title")
+    low(mp)
     common(mp)
     mp.set_defaults(func=_cmd_model)
 

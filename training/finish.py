@@ -67,9 +67,10 @@ def finish_run(out: Path, config: dict[str, Any], examples: Sequence[Example], m
         part = [ex for ex in examples if split_of_example(ex) == split]
         if not part:
             continue
-        report, checked = evaluate_tagger(tagger, part, title=f"{out.name}: {split} split", extra={"run": meta},
-                                          bootstrap=config["eval"]["bootstrap"], seed=config["train"]["seed"])
-        write_report_files(out / folder, report, part, checked)
+        built = evaluate_tagger(tagger, part, title=f"{out.name}: {split} split", extra={"run": meta},
+                                bootstrap=config["eval"]["bootstrap"], seed=config["train"]["seed"])
+        report = built.report
+        write_report_files(out / folder, report, part, built.spans, built.scores)
         summaries[split] = split_summary(report)
         print(f"{split}: micro-F1 {report['micro_f1']:.4f} ({len(part)} articles); report in {out / folder}",
               file=sys.stderr)

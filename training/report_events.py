@@ -2,7 +2,9 @@
 
 HTML shows each predicted record as its sentence with the trigger and the
 arguments highlighted by role (taker, loser, place, extent) and the status
-and score beside it, so a reader checks a record against the text at a glance.
+and score beside it, so a reader checks a record against the text at a glance;
+a record scored below the low-confidence threshold gets the shared
+low-confidence mark (:mod:`training.html_marks`).
 """
 
 from __future__ import annotations
@@ -14,18 +16,17 @@ from typing import Any
 from frontlines.inference.events import sentence_of, sentences
 from frontlines.inference.spans import Example
 from frontlines.training.event_eval import summary_rows
+from frontlines.training.html_marks import LOW_CONFIDENCE, is_low, text_direction
 from frontlines.training.md_table import table
 
 ROLE_COLORS = {"trigger": "#c887fb", "taker": "#7aecec", "loser": "#ffb3b3", "place": "#feca74", "extent": "#e4e7d2"}
 EVENT_CSS = """
 .record { border: 1px solid #eee; padding: 0.4em 0.8em; margin: 0.4em 0; }
 .record mark { padding: 0.2em 0.35em; border-radius: 0.3em; }
-.record mark small { font-size: 0.7em; font-weight: bold; margin-left: 0.3em; }
+.record mark .role { font-size: 0.7em; font-weight: bold; margin-left: 0.3em; white-space: nowrap; }
+.record[dir="rtl"] mark .role { margin-left: 0; margin-right: 0.3em; }
 .record .status { font-size: 0.8em; color: #555; }
-.record.low { border-style: dashed; border-color: #d90; }
 """
-#: Records scored below this are drawn with a dashed amber border (low confidence).
-LOW_SCORE = 0.5
 HEADER = ["system", "record F1", "95% CI", "taker F1", "loser F1", "place F1", "extent F1", "status acc."]
 
 
@@ -51,11 +52,15 @@ def events_markdown(report: Mapping[str, Any]) -> str:
 
 def _mark(text: str, start: int, end: int, role: str) -> str:
     return (f'<mark style="background: {ROLE_COLORS[role]}" data-role="{role}">{html.escape(text[start:end])}'
-            f"<small>{role}</small></mark>")
+            f'<bdi class="role">{role}</bdi></mark>')
 
 
-def render_record(text: str, record: Mapping[str, Any], bounds: Sequence[tuple[int, int]]) -> str:
-    """One record as its sentence with the arguments highlighted (arguments outside the sentence listed after)."""
+def render_record(text: str, record: Mapping[str, Any], bounds: Sequence[tuple[int, int]],
+                  low: float = LOW_CONFIDENCE) -> str:
+    """One record as its sentence with the arguments highlighted (arguments outside the sentence listed after).
+
+    A record scored below ``low`` gets the low-confidence mark.
+    """
     trig = record["trigger"]
     lo, hi = bounds[sentence_of(bounds, trig[0])] if bounds else (0, len(text))
     args = [(trig, "trigger")] + [(record[r], r) for r in ("taker", "loser", "extent") if record.get(r)]
@@ -72,14 +77,14 @@ def render_record(text: str, record: Mapping[str, Any], bounds: Sequence[tuple[i
     parts.append(html.escape(text[at:hi]))
     extra = "".join(f" {_mark(text, s, e, role)}" for (s, e), role in outside)
     score = record.get("score")
-    low = " low" if isinstance(score, (int, float)) and score < LOW_SCORE else ""
+    mark = " low" if is_low(score, low) else ""
     meta = f'status <b>{html.escape(record["status"])}</b>' + (f", score {score:.2f}" if score is not None else "")
-    return (f'<div class="record{low}" dir="auto">{"".join(parts)}'
-            f'{" — also " + extra if extra else ""} <span class="status">{meta}</span></div>')
+    return (f'<div class="record{mark}" dir="{text_direction(text[lo:hi])}">{"".join(parts)}'
+            f'{" — also " + extra if extra else ""} <bdi class="status">{meta}</bdi></div>')
 
 
-def events_html(report: Mapping[str, Any], gold: Sequence[Example]) -> str:
-    """The events section: the systems table, then each article's predicted records."""
+def events_html(report: Mapping[str, Any], gold: Sequence[Example], low: float = LOW_CONFIDENCE) -> str:
+    """The events section: the systems table, then each article's predicted records (below ``low``: marked)."""
     section = report.get("events")
     if not section:
         return ""
@@ -87,16 +92,18 @@ def events_html(report: Mapping[str, Any], gold: Sequence[Example]) -> str:
     rows = "".join("<tr>" + "".join(f"<td>{v:.4f}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>"
                                     for v in row) + "</tr>" for row in summary_rows(section))
     system = "linker/end_to_end" if "linker/end_to_end" in section["predicted"] else "rules/end_to_end"
+    flat = " (the rule baseline gives every record one flat score)" if system.startswith("rules/") else ""
     body = [f"<h2>Events</h2><table><tr>{head}</tr>{rows}</table>",
-            f"<p>Records of <b>{system}</b>, one box per change of control; dashed amber: score below {LOW_SCORE}.</p>"]
+            f"<p>Records of <b>{system}</b>, one box per change of control; dashed red border and “?”: score below "
+            f"{low:g}{flat}.</p>"]
     predicted = section["predicted"][system]
     for ex in gold:
         records = predicted.get(ex.id) or []
         if not records:
             continue
         bounds = sentences(ex.text)
-        boxes = "".join(render_record(ex.text, _with_refs(r), bounds) for r in records)
-        body.append(f"<h3>{html.escape(ex.id)}</h3>{boxes}")
+        boxes = "".join(render_record(ex.text, _with_refs(r), bounds, low) for r in records)
+        body.append(f"<h3><bdi>{html.escape(ex.id)}</bdi></h3>{boxes}")
     return "\n".join(body)
 
 

@@ -12,13 +12,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from frontlines.inference.fileio import atomic_write_text, write_jsonl_atomic
 from frontlines.inference.labels import LABELS
 from frontlines.inference.spans import Example, Span
 from frontlines.training.error_analysis import analyse_errors
-from frontlines.training.predictions import normalise_predictions, prediction_records
+from frontlines.training.html_marks import LOW_CONFIDENCE, is_low
+from frontlines.training.predictions import SpanScores, normalise_scored, prediction_records
 from frontlines.training.report_html import render_html
 from frontlines.training.report_md import render_markdown
 from frontlines.training.scoring import score
@@ -58,6 +59,14 @@ def scorer_versions() -> dict[str, str]:
     return out
 
 
+class BuiltReport(NamedTuple):
+    """A built report: the JSON-ready dict, the checked predicted spans and their scores (where known)."""
+
+    report: dict[str, Any]
+    spans: dict[str, list[Span]]
+    scores: SpanScores
+
+
 def build_report(
     gold: Sequence[Example],
     predicted: Mapping[str, Sequence[Span]],
@@ -65,30 +74,47 @@ def build_report(
     extra: Mapping[str, Any] | None = None,
     bootstrap: int = 1000,
     seed: int = 0,
-) -> tuple[dict[str, Any], dict[str, list[Span]]]:
-    """Scores plus error analysis as one JSON-ready dict, and the checked predictions."""
-    preds = normalise_predictions(gold, predicted)
+    *,
+    scores: Mapping[str, Mapping[Span, float]] | None = None,
+    low_confidence: float = LOW_CONFIDENCE,
+) -> BuiltReport:
+    """Scores plus error analysis as one JSON-ready dict, with the checked predictions and their scores.
+
+    ``scores`` (per article id, predicted span -> the system's score) are
+    carried over to the checked spans; the report records ``low_confidence``
+    (the threshold below which the HTML page marks a span, or an event
+    record, as low-confidence) with how many predicted spans have a score and
+    how many of those are below it.
+    """
+    preds, checked_scores = normalise_scored(gold, predicted, scores)
     report = {"title": title, **score(gold, preds, bootstrap=bootstrap, seed=seed)}
     report["errors"] = analyse_errors(gold, preds)
     report["articles"] = [
         {"id": ex.id, "n_gold": len(ex.spans), "n_predicted": len(preds[ex.id]), "predicted": ex.id in predicted}
         for ex in gold
     ]
+    values = [v for per in checked_scores.values() for v in per.values()]
+    report["low_confidence"] = {"threshold": low_confidence, "scored_spans": len(values),
+                                "below": sum(is_low(v, low_confidence) for v in values)}
     report["scorer"] = {"unit": "word", "labels": list(LABELS), **scorer_versions()}
     report["extra"] = dict(extra or {})
-    return report, preds
+    return BuiltReport(report, preds, checked_scores)
 
 
 def write_report_files(
-    out_dir: str | Path, report: Mapping[str, Any], gold: Sequence[Example], preds: Mapping[str, Sequence[Span]]
+    out_dir: str | Path, report: Mapping[str, Any], gold: Sequence[Example], preds: Mapping[str, Sequence[Span]],
+    scores: Mapping[str, Mapping[Span, float]] | None = None,
 ) -> dict[str, Path]:
-    """Write a built report (and its checked predictions) into ``out_dir``; returns :func:`report_paths`."""
+    """Write a built report and its checked predictions (with their ``scores``) into ``out_dir``.
+
+    Returns :func:`report_paths`.
+    """
     paths = report_paths(out_dir)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    write_jsonl_atomic(paths["predictions"], prediction_records(gold, preds))
+    write_jsonl_atomic(paths["predictions"], prediction_records(gold, preds, scores))
     atomic_write_text(paths["json"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(paths["md"], render_markdown(report))
-    atomic_write_text(paths["html"], render_html(report, gold, preds))
+    atomic_write_text(paths["html"], render_html(report, gold, preds, scores))
     return paths
 
 
@@ -102,15 +128,19 @@ def write_report(
     bootstrap: int = 1000,
     seed: int = 0,
     overwrite: bool = False,
+    scores: Mapping[str, Mapping[Span, float]] | None = None,
+    low_confidence: float = LOW_CONFIDENCE,
 ) -> dict[str, Path]:
     """Write report.json, report.md, report.html and predictions.jsonl into ``out_dir``.
 
     Each file is written atomically; existing files are kept (FileExistsError)
-    unless ``overwrite``. Returns the paths keyed json/md/html/predictions.
+    unless ``overwrite``. ``scores`` and ``low_confidence`` are
+    :func:`build_report`'s. Returns the paths keyed json/md/html/predictions.
     """
     check_outputs(report_paths(out_dir).values(), overwrite)
-    report, preds = build_report(gold, predicted, title=title, extra=extra, bootstrap=bootstrap, seed=seed)
-    return write_report_files(out_dir, report, gold, preds)
+    built = build_report(gold, predicted, title=title, extra=extra, bootstrap=bootstrap, seed=seed,
+                         scores=scores, low_confidence=low_confidence)
+    return write_report_files(out_dir, built.report, gold, built.spans, built.scores)
 
 
 def summary_line(report: Mapping[str, Any]) -> str:

@@ -14,13 +14,27 @@ from typing import Any
 from frontlines.inference.decoding import fragments
 from frontlines.inference.spans import Example, Span
 from frontlines.training.event_eval import event_report
-from frontlines.training.reports import build_report
+from frontlines.training.html_marks import LOW_CONFIDENCE
+from frontlines.training.predictions import SpanScores
+from frontlines.training.reports import BuiltReport, build_report
 from frontlines.training.scoring import score
 
 
-def tagger_spans(tagger: Any, examples: Sequence[Example], batch_size: int | None = None,
-                 decoding: str | None = None) -> dict[str, list[Span]]:
-    """Predicted spans per article id (``decoding`` overrides the tagger's own for this call)."""
+def _spans_and_scores(examples: Sequence[Example],
+                      outputs: Sequence[Sequence[dict[str, Any]]]) -> tuple[dict[str, list[Span]], SpanScores]:
+    """The tagger's span dicts (``{"start", "end", "label", "score"}``) as spans and scores per article id."""
+    preds: dict[str, list[Span]] = {}
+    scores: SpanScores = {}
+    for ex, out in zip(examples, outputs, strict=True):
+        spans = [Span(int(d["start"]), int(d["end"]), str(d["label"])) for d in out]
+        preds[ex.id] = spans
+        scores[ex.id] = {s: float(d["score"]) for s, d in zip(spans, out, strict=True) if d.get("score") is not None}
+    return preds, scores
+
+
+def tagger_scored_spans(tagger: Any, examples: Sequence[Example], batch_size: int | None = None,
+                        decoding: str | None = None) -> tuple[dict[str, list[Span]], SpanScores]:
+    """Predicted spans and their scores per article id (``decoding`` overrides the tagger's own for this call)."""
     saved = tagger.decoding
     if decoding is not None:
         tagger.decoding = decoding
@@ -28,8 +42,13 @@ def tagger_spans(tagger: Any, examples: Sequence[Example], batch_size: int | Non
         outputs = tagger.predict([ex.text for ex in examples], batch_size=batch_size)
     finally:
         tagger.decoding = saved
-    return {ex.id: [Span(int(d["start"]), int(d["end"]), str(d["label"])) for d in out]
-            for ex, out in zip(examples, outputs, strict=True)}
+    return _spans_and_scores(examples, outputs)
+
+
+def tagger_spans(tagger: Any, examples: Sequence[Example], batch_size: int | None = None,
+                 decoding: str | None = None) -> dict[str, list[Span]]:
+    """Predicted spans per article id (``decoding`` overrides the tagger's own for this call)."""
+    return tagger_scored_spans(tagger, examples, batch_size, decoding)[0]
 
 
 def fragment_rate(examples: Sequence[Example], preds: dict[str, list[Span]]) -> dict[str, Any]:
@@ -41,16 +60,21 @@ def fragment_rate(examples: Sequence[Example], preds: dict[str, list[Span]]) -> 
 
 def evaluate_tagger(tagger: Any, examples: Sequence[Example], title: str, extra: dict[str, Any] | None = None,
                     bootstrap: int = 1000, seed: int = 0, batch_size: int | None = None,
-                    compare_decoding: bool = True, events: bool = True) -> tuple[dict[str, Any], dict[str, list[Span]]]:
-    """The report (and checked predictions) of ``tagger`` on ``examples``, with the decoder comparison and events."""
+                    compare_decoding: bool = True, events: bool = True,
+                    low_confidence: float = LOW_CONFIDENCE) -> BuiltReport:
+    """The report (with checked predictions and their scores) of ``tagger`` on ``examples``, decoders and events.
+
+    ``low_confidence`` is :func:`training.reports.build_report`'s.
+    """
     outputs = None
     if events:
         outputs = tagger.predict_events([ex.text for ex in examples], batch_size=batch_size, with_states=True)
-        preds = {ex.id: [Span(int(d["start"]), int(d["end"]), str(d["label"])) for d in out["spans"]]
-                 for ex, out in zip(examples, outputs, strict=True)}
+        preds, scores = _spans_and_scores(examples, [out["spans"] for out in outputs])
     else:
-        preds = tagger_spans(tagger, examples, batch_size)
-    report, checked = build_report(examples, preds, title=title, extra=extra, bootstrap=bootstrap, seed=seed)
+        preds, scores = tagger_scored_spans(tagger, examples, batch_size)
+    built = build_report(examples, preds, title=title, extra=extra, bootstrap=bootstrap, seed=seed,
+                         scores=scores, low_confidence=low_confidence)
+    report = built.report
     decoding = {tagger.decoding: {"micro_f1": report["micro_f1"], "ci95": report.get("ci95"),
                                   **fragment_rate(examples, preds)}}
     if compare_decoding:
@@ -65,4 +89,4 @@ def evaluate_tagger(tagger: Any, examples: Sequence[Example], title: str, extra:
         section = event_report(tagger, examples, outputs, bootstrap=bootstrap, seed=seed)
         if section is not None:
             report["events"] = section
-    return report, checked
+    return built

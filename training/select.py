@@ -44,12 +44,11 @@ from frontlines.inference.spans import Example, Span, word_offsets
 from frontlines.training.convert import TASK_FORMATS, write
 from frontlines.training.convert.common import Item, read_jsonl_items, stable_id, validate
 from frontlines.training.corpus import CorpusError, Problem
+from frontlines.training.html_marks import LOW_CONFIDENCE
 from frontlines.training.preview import render_preview
 
 DIVERSITY = 0.5
 EMPTY = 0.5
-#: Spans scored below this are marked in the preview.
-LOW = 0.6
 
 
 class Tagger(Protocol):
@@ -151,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"penalty (default {DIVERSITY}; 0 ranks by uncertainty alone)")
     parser.add_argument("--empty", type=float, default=EMPTY, help=f"uncertainty of an article with no "
                         f"predicted span (default {EMPTY})")
-    parser.add_argument("--low", type=float, default=LOW, help=f"preview: mark spans scored below this (default {LOW})")
+    parser.add_argument("--low", type=float, default=LOW_CONFIDENCE,
+                        help=f"preview: mark spans scored below this (default {LOW_CONFIDENCE})")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     args = parser.parse_args(argv)
     if args.limit < 1:

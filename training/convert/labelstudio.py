@@ -26,7 +26,7 @@ from frontlines.inference.labels import LABELS
 from frontlines.inference.spans import Example, Span
 from frontlines.training.convert.common import Item, located, span_text_problem, stable_id, validate
 from frontlines.training.corpus import Problem
-from frontlines.training.report_html import COLORS
+from frontlines.training.html_marks import COLORS
 
 FROM_NAME, TO_NAME = "label", "text"
 #: Task data that is not metadata: a task without ``data.meta`` (imported from the user's own CSV or JSON)
