@@ -32,6 +32,16 @@ def format_problems(problems: Sequence[object], what: str = "problem") -> str:
     return f"{len(items)} {what}(s):\n{shown}{more}"
 
 
+def _read_umask() -> int:
+    """The process's umask; it can only be read by setting it, so this runs once, at import, before any thread."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed.
@@ -45,6 +55,9 @@ def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        # mkstemp makes the file 0600; give it the mode a plain open() would (0666 less the umask), so reports
+        # and predictions stay readable by the group and the web server that shows them.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
