@@ -27,6 +27,8 @@ EXPECTED = {
     "duplicate_id.jsonl": (2, "a", "duplicate id"),
     "invalid_json.jsonl": (2, None, "invalid JSON"),
     "mid_word.jsonl": (1, "a", "does not start at a word boundary"),
+    "bad_split.jsonl": (1, "a", "'meta.split' must be one of train, dev, test, stress (it pins the article's split), "
+                                "got 'validation'"),
 }
 
 
@@ -159,3 +161,15 @@ def test_stress_articles_are_pinned_out_of_every_other_split():
     assert split_of_example(pinned) == "stress"
     assert split_examples([plain, pinned], "stress") == [pinned]
     assert split_examples([plain, pinned], "train") == [plain]
+
+
+def test_meta_split_pins_any_split_whatever_the_id_hashes_to():
+    from frontlines.inference.spans import Example
+    from frontlines.training.corpus import split_of_example
+
+    # "a" hashes to train, "d" to dev, "f" to test (the sha1 buckets of test_split_of_is_the_documented_sha1_bucket)
+    assert [split_of(i) for i in "adf"] == ["train", "dev", "test"]
+    pinned = [Example("a", "x", meta={"split": "test"}), Example("d", "x", meta={"split": "train"}),
+              Example("f", "x", meta={"split": "dev"}), Example("a2", "x", meta={"split": "stress"})]
+    assert [split_of_example(ex) for ex in pinned] == ["test", "train", "dev", "stress"]
+    assert split_examples(pinned, "test") == pinned[:1]

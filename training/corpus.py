@@ -86,6 +86,9 @@ def check_record(
     if not isinstance(meta, dict):
         problems.append(Problem(path, line, "'meta' must be an object", art_id))
         meta = {}
+    if "split" in meta and meta["split"] not in SPLITS:
+        problems.append(Problem(path, line, f"'meta.split' must be one of {', '.join(SPLITS)} (it pins the "
+                                            f"article's split), got {meta['split']!r}", art_id))
     raw_spans = record.get("spans")
     if not isinstance(raw_spans, list):
         return None, problems + [Problem(path, line, "'spans' must be a list", art_id)]
@@ -189,15 +192,16 @@ def split_of(article_id: str) -> str:
 
 
 def split_of_example(example: Example) -> str:
-    """The article's split: ``stress`` when its metadata pins it there, else :func:`split_of` its id.
+    """The article's split: the one its metadata pins (``meta.split``, one of :data:`SPLITS`), else :func:`split_of`.
 
-    The stress split holds articles chosen for the hardest real-report phenomena
-    (long, noisy, no change of control, press releases); nothing trains or
-    selects a model on it.
+    The shipped articles pin only ``stress``: articles chosen for the hardest
+    real-report phenomena (long, noisy, no change of control, press releases),
+    that nothing trains or selects a model on. A corpus file of one's own may
+    pin any split, e.g. to keep chosen articles for testing whatever their ids
+    hash to (``scripts/adoption_curve.py`` pins every article of its user's file).
     """
-    if example.meta.get("split") == "stress":
-        return "stress"
-    return split_of(example.id)
+    pinned = example.meta.get("split")
+    return pinned if pinned in SPLITS else split_of(example.id)
 
 
 def split_examples(examples: Iterable[Example], split: str) -> list[Example]:

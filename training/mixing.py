@@ -10,8 +10,8 @@ test and stress articles of the evaluated file(s), in file order. The other
 files' held-out articles are not used at all, so a user's own dev and test
 articles stay apart, and they are what the run's reports, ``run.json``, model
 card and event linker's threshold are about. Splits come from each article
-(:func:`training.corpus.split_of_example`: a hash of the id, or
-``meta.split: stress``), the same way in every file.
+(:func:`training.corpus.split_of_example`: a hash of the id, or the split
+that ``meta.split`` pins), the same way in every file.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def view(corpora: Sequence[Sequence[Example]], names: Sequence[str], weights: Se
             raise ConfigError(
                 f"config key 'data.eval_corpus' ({eval_corpus}): {name} has no article in the {' or '.join(missing)} "
                 f"split, which would select and report the model (an article's split comes from a hash of its id, "
-                f"about 1 in 10 each to dev and test; the file has {len(corpora[int(eval_corpus)])} article(s))")
+                f"about 1 in 10 each to dev and test, unless its meta.split pins one; the file has "
+                f"{len(corpora[int(eval_corpus)])} article(s))")
     return RunCorpus(examples, train_weights)
 
 
