@@ -1,4 +1,5 @@
-"""The run comparison's two charts (matplotlib, Agg backend), written atomically as PNG."""
+"""The run comparison's charts (matplotlib, Agg backend), written atomically as PNG: per-label F1, learning
+curves, and the adoption curve of a simulated adoption (:mod:`training.adoption`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from frontlines.inference.fileio import atomic_path
 from frontlines.inference.labels import LABELS
+from frontlines.training.adoption import Curve
 
 
 def dev_f1(row: Mapping[str, Any]) -> float | None:
@@ -74,6 +76,34 @@ def plot_learning_curves(names: Sequence[str], metrics: Sequence[Sequence[Mappin
             ax.legend(fontsize="small")
         else:
             ax.text(0.5, 0.5, "no metrics.jsonl rows", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    _save_png(fig, path)
+    plt.close(fig)
+
+
+def plot_adoption_curve(curve: Curve, path: Path) -> None:
+    """Micro-F1 against the number of user articles, a line per strategy (95% CI bars), a level per other run."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sizes = sorted({n for points in curve.lines.values() for n, _, _ in points})
+    step = 0.012 * (max(sizes) - min(sizes) if len(sizes) > 1 else 1)  # strategies side by side at each n
+    for i, (strategy, points) in enumerate(sorted(curve.lines.items())):
+        xs = [n + (i - (len(curve.lines) - 1) / 2) * step for n, _, _ in points]
+        ys = [f1 for _, f1, _ in points]
+        err = [[f1 - ci[0] if ci else 0.0 for _, f1, ci in points], [ci[1] - f1 if ci else 0.0 for _, f1, ci in points]]
+        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=strategy)
+    for j, (label, f1, _) in enumerate(curve.references):
+        ax.axhline(f1, color=f"C{len(curve.lines) + j}", linestyle=("--", ":", "-.")[j % 3], label=f"{label}: {f1:.3f}")
+    if sizes:
+        ax.set_xticks(sizes)
+    ax.set(title=curve.title, xlabel="the user's articles trained on", ylabel="micro-F1 (strict), the user's test")
+    values = [v for points in curve.lines.values() for _, f1, ci in points for v in (f1, *(ci or ()))]
+    values += [v for _, f1, ci in curve.references for v in (f1, *(ci or ()))]
+    if values:  # the differences are a few points of F1: zoom in, within 0-1
+        ax.set_ylim(max(0.0, min(values) - 0.05), min(1.0, max(values) + 0.05) if max(values) < 0.95 else 1.0)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", loc="best")
     fig.tight_layout()
     _save_png(fig, path)
     plt.close(fig)

@@ -10,7 +10,10 @@ user's own test articles that neither run was evaluated on.
 The first run is the baseline: each metric is shown with its delta against
 it, and micro-F1 differences get a paired bootstrap test over articles.
 Outputs ``compare.md``, ``compare.html``, ``compare.json``,
-``per_label_f1.png`` and ``learning_curves.png``.
+``per_label_f1.png`` and ``learning_curves.png``; where runs carry the
+``adoption.json`` of a simulated adoption (:mod:`training.adoption`), also
+``adoption_curve.png``: micro-F1 against the user articles each run was
+adapted with.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import yaml
 from frontlines.inference.fileio import atomic_write_text, flatten, format_problems, iter_jsonl
 from frontlines.inference.labels import LABELS
 from frontlines.inference.spans import Example, Span
-from frontlines.training.charts import dev_f1, plot_learning_curves, plot_per_label
+from frontlines.training.adoption import curve_data, read_adoption
+from frontlines.training.charts import dev_f1, plot_adoption_curve, plot_learning_curves, plot_per_label
 from frontlines.training.compare_report import render_compare_html, render_compare_markdown
 from frontlines.training.corpus import DEFAULT_CORPUS, load_corpus, split_examples
 from frontlines.training.predictions import normalise_predictions, read_predictions
@@ -40,6 +44,8 @@ OUTPUT_FILES = {
     "per_label_png": "per_label_f1.png",
     "curves_png": "learning_curves.png",
 }
+#: Written only when a compared run carries adoption metadata.
+ADOPTION_PNG = "adoption_curve.png"
 
 #: Metrics shown side by side: (name, path into the scores dict).
 METRICS: list[tuple[str, tuple[str, ...]]] = [
@@ -237,6 +243,9 @@ def compare_runs(
         raise ValueError("compare needs at least one run directory")
     out = Path(out_dir)
     paths = {key: out / name for key, name in OUTPUT_FILES.items()}
+    adoptions = [read_adoption(d) for d in run_dirs]
+    if any(adoptions):
+        paths["adoption_png"] = out / ADOPTION_PNG
     check_outputs(paths.values(), overwrite)
     gold_all = load_corpus([corpus])
     if split is not None:
@@ -249,11 +258,14 @@ def compare_runs(
         for r in runs:
             r.name = str(r.path)
     result = compare(runs, gold_all, bootstrap=bootstrap, seed=seed, corpus=corpus, split=split)
+    result["adoption"] = adoptions if any(adoptions) else None
 
     out.mkdir(parents=True, exist_ok=True)
     names = [r.name for r in runs]
     plot_per_label(names, result["scores"], paths["per_label_png"])
     plot_learning_curves(names, [r.metrics for r in runs], paths["curves_png"])
+    if "adoption_png" in paths:
+        plot_adoption_curve(curve_data(names, adoptions, result["scores"]), paths["adoption_png"])
     atomic_write_text(paths["json"], json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
     atomic_write_text(paths["md"], render_compare_markdown(result))
     atomic_write_text(paths["html"], render_compare_html(result))

@@ -82,6 +82,14 @@ def sections(result: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[
                                       ("status acc.", "status_accuracy"))]
         out.append(("Event records (each run's test split, from its run.json)", ["system", "score", *names], ev_rows,
                     "exact record: trigger, taker, loser, places, extent and status all right"))
+    adoption = result.get("adoption")
+    if adoption:
+        f1 = result["metrics"][0]["values"]
+        rows = [[name, info["strategy"], str(info["n_user_articles"]), _fmt(value)]
+                for name, info, value in zip(names, adoption, f1, strict=True) if info]
+        out.append(("Adoption", ["run", "strategy", "user articles", "micro-F1 (strict)"], rows,
+                    f"Runs adapted to {', '.join(sorted({str(a.get('source')) for a in adoption if a}))} "
+                    "(adoption.json beside each run); the chart is adoption_curve.png."))
     for key, heading in (("config_differences", "Config differences"), ("run_info_differences", "Run metadata differences")):
         diff_rows = [[d["key"], *(_fmt(v) for v in d["values"])] for d in result[key]]
         out.append((heading, ["key", *names], diff_rows, "" if diff_rows else "none"))
@@ -89,7 +97,7 @@ def sections(result: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[
 
 
 def render_compare_markdown(result: Mapping[str, Any]) -> str:
-    """compare.md: the tables, then the two charts."""
+    """compare.md: the tables, then the charts."""
     out = ["# Run comparison\n"]
     for heading, header, rows, note in sections(result):
         out.append(f"\n## {heading}\n\n")
@@ -98,6 +106,8 @@ def render_compare_markdown(result: Mapping[str, Any]) -> str:
         if note:
             out.append(f"{note}\n")
     out.append("\n## Charts\n\n![per-label F1](per_label_f1.png)\n\n![learning curves](learning_curves.png)\n")
+    if result.get("adoption"):
+        out.append("\n![adoption curve](adoption_curve.png)\n")
     return "".join(out)
 
 
@@ -114,6 +124,8 @@ def render_compare_html(result: Mapping[str, Any]) -> str:
             body.append(f"<p>{html.escape(note)}</p>")
     body.append('<h2>Charts</h2><img src="per_label_f1.png" alt="per-label F1"><br>')
     body.append('<img src="learning_curves.png" alt="learning curves">')
+    if result.get("adoption"):
+        body.append('<br><img src="adoption_curve.png" alt="adoption curve">')
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Run comparison</title>'
         f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
