@@ -209,3 +209,27 @@ def test_rule_events_never_point_outside_the_spans():
         for s in (event.taker, event.loser, event.extent, *event.places):
             assert s is None or s in spans
     assert np.isfinite([score for _, score in rule_events(ex.text, ex.spans)]).all()
+
+
+def test_decode_pairs_takes_the_best_place_over_its_own_lower_cut():
+    """Hand-worked: three LOCATION candidates with place probabilities .35, .25 and .72 and one ACTOR (.6 taker)."""
+    from frontlines.inference.linker import ROLE_CLASSES, Pairs, decode_pairs
+
+    trig = Span(10, 16, "CONTROL_CHANGE")
+    actor, a, b, c = Span(0, 5, "ACTOR"), Span(20, 25, "LOCATION"), Span(30, 35, "LOCATION"), Span(40, 45, "LOCATION")
+    probs = np.zeros((4, len(ROLE_CLASSES)))
+    probs[0, [0, 1]] = 0.4, 0.6
+    for row, p in ((1, 0.35), (2, 0.25), (3, 0.72)):
+        probs[row, [0, 3]] = 1 - p, p
+    pairs = Pairs(trig, [actor, a, b, c], np.zeros((4, 1)), np.ones((4, 5), bool), np.zeros(1), Event(trigger=trig, status="asserted"))
+    status = np.asarray([0.9, 0.05, 0.05, 0.0, 0.0])
+    cuts = {"taker": 0.5, "loser": 0.5, "extent": 0.5, "place": 0.8, "place_top": 0.3}
+    event, score = decode_pairs(pairs, probs, status, cuts)
+    assert event.taker == actor and event.places == (c,)  # .72 < .8 but it is the best place and over .3
+    assert score == pytest.approx((0.9 + 0.6 + 0.72) / 3)
+    event, _ = decode_pairs(pairs, probs, status, {**cuts, "place": 0.3})
+    assert event.places == (a, c)  # every place over the main cut, in text order
+    event, _ = decode_pairs(pairs, probs, status, {**cuts, "place_top": 0.75})
+    assert event.places == ()
+    older, _ = decode_pairs(pairs, probs, status, 0.3)  # one cut for all (linkers saved before place_top)
+    assert older.places == (a, c) and older.taker == actor
