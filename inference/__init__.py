@@ -1,7 +1,8 @@
 """The slim inference package: label set, span data model, alignment and :class:`SpanTagger`.
 
-It needs torch and a fast tokenizer (transformers) only, never the training
-stack; ``SpanTagger`` is imported lazily so that ``import frontlines.inference`` (and the
+It needs torch (or onnxruntime) and the ``tokenizers`` library, never the
+training stack, and transformers only for model directories that are not a
+BERT saved as ``model.safetensors`` (see :mod:`inference.model_dir`); ``SpanTagger`` is imported lazily so that ``import frontlines.inference`` (and the
 label set, spans and alignment modules the training code shares) stays cheap.
 """
 

@@ -70,14 +70,25 @@ def check_tags(id2label: Any, where: str) -> None:
 def load_tokenizer(model_dir: str | Path) -> Any:
     """The run's fast tokenizer.
 
-    Read straight from ``tokenizer.json`` when there is one: that is the same
-    tokenizer, and loading it this way does not import torch, which
-    ``AutoTokenizer`` does. A directory with neither ``tokenizer.json`` nor a
-    vocabulary file is refused: transformers would quietly build a tokenizer
-    of five special tokens and every text would come out as ``[UNK]``.
+    Read straight from ``tokenizer.json`` with the ``tokenizers`` library
+    (:class:`inference.tokenizer.WindowTokenizer`) when there is one and its
+    ``tokenizer_config.json`` asks for nothing more: the same ids, offsets and
+    windows as transformers' fast tokenizer, without importing transformers
+    (about a second) or torch. Other directories get transformers' tokenizer.
+    A directory with neither ``tokenizer.json`` nor a vocabulary file is
+    refused: transformers would quietly build a tokenizer of five special
+    tokens and every text would come out as ``[UNK]``.
     """
     model_dir = Path(model_dir)
     if (model_dir / "tokenizer.json").is_file():
+        from frontlines.inference.tokenizer import CONFIG_FILE, WindowTokenizer, plain_config, read_backend, read_config
+
+        with loading(model_dir / "tokenizer.json"):
+            backend = read_backend(model_dir)
+        with loading(model_dir / CONFIG_FILE):
+            config = read_config(model_dir)
+        if plain_config(config, backend) is None:
+            return WindowTokenizer(backend, config)
         from transformers import PreTrainedTokenizerFast
 
         with loading(model_dir / "tokenizer.json"):
@@ -90,6 +101,31 @@ def load_tokenizer(model_dir: str | Path) -> Any:
 
     with loading(f"{model_dir} (tokenizer)"):
         return AutoTokenizer.from_pretrained(model_dir)
+
+
+def load_torch_model(model_dir: str | Path, config: dict[str, Any]) -> Any:
+    """The run's token classifier for the torch backend, on the CPU, in eval mode.
+
+    A BERT saved as one ``model.safetensors`` (what training writes) is built
+    by :mod:`inference.bert` from ``config.json`` (``config``) and the file's
+    tensors, without importing transformers (about two seconds of start-up);
+    anything else (another architecture, ``pytorch_model.bin``, sharded
+    weights) is loaded by ``AutoModelForTokenClassification``. Weights that
+    cannot be read are a one-line error naming the directory.
+    """
+    from frontlines.inference.bert import WEIGHTS_FILE, bert_from_tensors, unsupported
+
+    model_dir = Path(model_dir)
+    if unsupported(config, model_dir) is None:
+        from safetensors.torch import load_file
+
+        with loading(f"{model_dir} (model weights)"):
+            tensors = load_file(str(model_dir / WEIGHTS_FILE))
+        return bert_from_tensors(config, tensors, model_dir / WEIGHTS_FILE)
+    from transformers import AutoModelForTokenClassification
+
+    with loading(f"{model_dir} (model weights)"):
+        return AutoModelForTokenClassification.from_pretrained(model_dir).eval()
 
 
 def run_windows(model_dir: Path) -> tuple[int | None, int | None]:

@@ -7,9 +7,12 @@ each text's windows back into character spans with :mod:`inference.alignment`,
 the same alignment that training uses. Spans carry exact offsets into the
 original string, whole words only, sorted by start.
 
-Only torch and a fast tokenizer are needed. torch and transformers' modelling
-code are imported when a torch model is loaded, not when this module is: the
-ONNX backend needs neither (its process starts seconds sooner).
+A run directory as training saves it needs neither transformers nor, for the
+ONNX backend, torch: the tokenizer is read with the ``tokenizers`` library
+(:mod:`inference.tokenizer`) and the torch backend's BERT is built from
+``config.json`` and ``model.safetensors`` (:mod:`inference.bert`); other
+directories are loaded by transformers (see :mod:`inference.model_dir`).
+torch is imported when a torch model is loaded, not when this module is.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from frontlines.inference.model_dir import (
     check_tags,
     default_device,
     load_tokenizer,
+    load_torch_model,
     loading,
     run_windows,
 )
@@ -163,7 +167,6 @@ class SpanTagger:
             use_types = forward.uses_token_type_ids
         else:
             import torch
-            from transformers import AutoModelForTokenClassification
 
             if num_threads:
                 torch.set_num_threads(num_threads)
@@ -175,8 +178,7 @@ class SpanTagger:
             from frontlines.inference.precision import choose_precision
 
             chosen, _ = choose_precision(precision, str(torch.device(device)), model_dir)
-            with loading(f"{model_dir} (model weights)"):
-                model = AutoModelForTokenClassification.from_pretrained(model_dir)
+            model = load_torch_model(model_dir, config)
             kernel = None
             if torch.device(device).type == "cpu":
                 kernel = use_fast_linear(model, "default" if chosen == "bf16" else linear_kernel)

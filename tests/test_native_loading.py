@@ -1,0 +1,260 @@
+"""Prediction without transformers: the tokenizers-only tokenizer, the plain-torch BERT, and the imports of a run.
+
+The reference is what transformers gives for the same directory: the same
+windows (ids, offsets, sequence ids, overflow), the same logits (fp32 to
+1e-5) and the same spans, in fp32 and under bf16 autocast.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from safetensors.torch import load_file, save_file
+from transformers import (
+    BertConfig,
+    BertForTokenClassification,
+    DistilBertConfig,
+    DistilBertForTokenClassification,
+    PreTrainedTokenizerFast,
+)
+
+from frontlines.inference import SpanTagger
+from frontlines.inference.bert import BertTagger, unsupported
+from frontlines.inference.cli import main
+from frontlines.inference.labels import ID2TAG, TAG2ID, TAGS
+from frontlines.inference.model_dir import load_tokenizer, load_torch_model
+from frontlines.inference.precision import autocast
+from frontlines.inference.tokenizer import WindowTokenizer
+from frontlines.inference.torch_forward import TorchForward
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXTS = [
+    "Taliban fighters took Kamal Pasha,\r\nthen 😀 kamal-pasha fell; Kamalabad did not.",
+    "", " \t ", "[CLS] the [SEP] tokens [PAD] as text", "Sa’dah, re-taking U.S.-backed Iraq’s Albu Kamal",
+    "zero\u200bwidth and \u0301combining and ﬁ ligatures", "word " * 300,
+    "IS (Daesh) retook more than 40 percent of the town of Albu Kamal. " * 12,
+]
+
+
+def _bert(tokenizer, directory: Path, seed: int = 0, **kw) -> Path:
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=48, num_labels=len(TAGS), id2label=ID2TAG, label2id=TAG2ID, **kw)
+    BertForTokenClassification(config).eval().save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tokenizer, tmp_path_factory) -> Path:
+    return _bert(tokenizer, tmp_path_factory.mktemp("bert"))
+
+
+def _windows(enc, key: str) -> list:
+    return [[tuple(x) for x in row] if key == "offset_mapping" else row for row in enc[key]] if key in enc else None
+
+
+# ---- the tokenizer ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_length,stride", [(16, 4), (32, 8), (256, 64)])
+def test_windows_are_transformers_windows(bert_dir, max_length, stride):
+    ours, theirs = load_tokenizer(bert_dir), PreTrainedTokenizerFast.from_pretrained(bert_dir)
+    assert isinstance(ours, WindowTokenizer)
+    assert (ours.pad_token_id, ours.num_special_tokens_to_add(), ours.model_input_names) == (
+        theirs.pad_token_id, theirs.num_special_tokens_to_add(pair=False), list(theirs.model_input_names))
+    kw = dict(truncation=True, max_length=max_length, stride=stride, return_overflowing_tokens=True,
+              return_offsets_mapping=True, padding=False)
+    a, b = ours(TEXTS, **kw), theirs(TEXTS, **kw)
+    assert sorted(a) == sorted(b)
+    for key in b:
+        assert _windows(a, key) == _windows(b, key), key
+    assert [a.sequence_ids(w) for w in range(len(a["input_ids"]))] == [
+        b.sequence_ids(w) for w in range(len(b["input_ids"]))]
+    assert len(a["input_ids"]) > len(TEXTS)  # the long texts overflow into several windows
+    assert ours(TEXTS, add_special_tokens=False)["input_ids"] == theirs(TEXTS, add_special_tokens=False)["input_ids"]
+
+
+_LOADED: dict[Path, tuple] = {}
+
+
+def _tokenizers(directory: Path) -> tuple:
+    if directory not in _LOADED:
+        _LOADED[directory] = (load_tokenizer(directory), PreTrainedTokenizerFast.from_pretrained(directory))
+    return _LOADED[directory]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=120), min_size=1, max_size=4))
+def test_any_text_gets_transformers_windows(bert_dir, texts):
+    ours, theirs = _tokenizers(bert_dir)
+    kw = dict(truncation=True, max_length=12, stride=3, return_overflowing_tokens=True, return_offsets_mapping=True)
+    a, b = ours(texts, **kw), theirs(texts, **kw)
+    for key in ("input_ids", "offset_mapping", "overflow_to_sample_mapping"):
+        assert _windows(a, key) == _windows(b, key), key
+
+
+@pytest.mark.parametrize("change", [{"add_bos_token": True}, {"pad_token": "<pad>"},
+                                    {"additional_special_tokens": ["[ENT]"]}])
+def test_a_tokenizer_config_that_asks_for_more_goes_to_transformers(bert_dir, tmp_path, change):
+    copy = tmp_path / "m"
+    shutil.copytree(bert_dir, copy)
+    config = json.loads((copy / "tokenizer_config.json").read_text())
+    (copy / "tokenizer_config.json").write_text(json.dumps({**config, **change}))
+    assert not isinstance(load_tokenizer(copy), WindowTokenizer)
+
+
+# ---- the model --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("act", ["gelu", "gelu_new", "relu"])
+def test_plain_torch_bert_gives_transformers_logits(tokenizer, tmp_path, act):
+    directory = _bert(tokenizer, tmp_path / act, seed=1, hidden_act=act, layer_norm_eps=1e-3,
+                      initializer_range=0.5)  # large weights: a wrong activation or eps shows in the logits
+    config = json.loads((directory / "config.json").read_text())
+    ours, theirs = load_torch_model(directory, config), BertForTokenClassification.from_pretrained(directory).eval()
+    assert isinstance(ours, BertTagger) and sum(p.numel() for p in ours.parameters()) == sum(
+        p.numel() for p in theirs.parameters())
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000, tokenizer.vocab_size, (3, 20), generator=gen)
+    mask = torch.ones_like(ids)
+    mask[1, 12:] = 0
+    mask[2, 3:] = 0
+    types = torch.randint(0, 2, ids.shape, generator=gen)
+    with torch.inference_mode():
+        for kw in ({"attention_mask": mask}, {"attention_mask": mask, "token_type_ids": types},
+                   {"attention_mask": torch.ones_like(ids)}):
+            a = ours(ids, output_hidden_states=True, **kw)
+            b = theirs(ids, output_hidden_states=True, **kw)
+            real = kw["attention_mask"].bool()
+            assert (a.logits - b.logits)[real].abs().max() < 1e-5
+            assert (a.hidden_states[-1] - b.hidden_states[-1])[real].abs().max() < 1e-5
+            assert len(a.hidden_states) == len(b.hidden_states) == 3
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_plain_torch_bert_gives_transformers_spans(bert_dir, precision):
+    config = json.loads((bert_dir / "config.json").read_text())
+    tokenizer = load_tokenizer(bert_dir)
+    ours, theirs = (SpanTagger(tokenizer, TorchForward(model, "cpu", precision), max_length=32, stride=8,
+                               use_token_type_ids=False)
+                    for model in (load_torch_model(bert_dir, config), BertForTokenClassification.from_pretrained(bert_dir)))
+    assert isinstance(ours.forward.model, BertTagger)
+    got, expected = ours.predict(TEXTS), theirs.predict(TEXTS)
+    assert [[(s["start"], s["end"], s["label"]) for s in spans] for spans in got] == [
+        [(s["start"], s["end"], s["label"]) for s in spans] for spans in expected]
+    assert sum(map(len, expected)) > 5  # a random head tags plenty: the comparison is not of empty lists
+    assert np.allclose([s["score"] for x in got for s in x], [s["score"] for x in expected for s in x],
+                       atol=1e-5 if precision == "fp32" else 1e-2)
+    with torch.inference_mode(), autocast("cpu", precision):  # the linker's states, too
+        ids = torch.tensor([[101, 2000, 2001, 102]])
+        a = ours.forward.model(ids, torch.ones_like(ids), output_hidden_states=True).hidden_states[-1]
+        b = theirs.forward.model(ids, torch.ones_like(ids), output_hidden_states=True).hidden_states[-1]
+        assert (a.float() - b.float()).abs().max() < (1e-5 if precision == "fp32" else 1e-2)
+
+
+def _edit_weights(directory: Path, edit) -> None:
+    tensors = load_file(directory / "model.safetensors")
+    edit(tensors)
+    save_file(tensors, directory / "model.safetensors", metadata={"format": "pt"})
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (lambda t: t.pop("classifier.weight"), "missing classifier.weight"),
+    (lambda t: [t.pop(k) for k in list(t) if "layer.1." in k],
+     "missing bert.encoder.layer.1.attention.self.query.weight"),
+    (lambda t: t.update({"classifier.bias": torch.zeros(3)}), "wrong shape: classifier.bias (3,) (config.json: (9,))"),
+])
+def test_weights_that_do_not_fit_the_config_are_refused_naming_the_file(bert_dir, tmp_path, capsys, edit, expected):
+    copy = tmp_path / "m"
+    shutil.copytree(bert_dir, copy)
+    _edit_weights(copy, edit)
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": 1, "text": "Kamal"}) + "\n")
+    assert main(["predict", "--model", str(copy), "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {copy / 'model.safetensors'}: not the BertForTokenClassification that config.json describes" in err
+    assert expected in err and "Traceback" not in err and not (tmp_path / "o.jsonl").exists()
+
+
+def test_models_the_plain_bert_does_not_run_are_loaded_by_transformers(tokenizer, bert_dir, tmp_path):
+    torch.manual_seed(0)
+    distil = tmp_path / "distil"
+    DistilBertForTokenClassification(DistilBertConfig(
+        vocab_size=tokenizer.vocab_size, dim=32, n_layers=1, n_heads=2, hidden_dim=48, num_labels=len(TAGS),
+        id2label=ID2TAG, label2id=TAG2ID)).eval().save_pretrained(distil)
+    tokenizer.save_pretrained(distil)
+    quick = tmp_path / "quick"
+    shutil.copytree(bert_dir, quick)
+    config = json.loads((quick / "config.json").read_text())
+    (quick / "config.json").write_text(json.dumps({**config, "hidden_act": "quick_gelu"}))
+    for directory, why, cls in ((distil, "model_type 'distilbert' is not bert", DistilBertForTokenClassification),
+                                (quick, "hidden_act 'quick_gelu'", BertForTokenClassification)):
+        assert unsupported(json.loads((directory / "config.json").read_text()), directory) == why
+        tagger = SpanTagger.from_pretrained(directory, device="cpu", max_length=32, stride=8)
+        assert isinstance(tagger.forward.model, cls)
+        assert len(tagger.predict(TEXTS)) == len(TEXTS)
+    (quick / "model.safetensors").rename(quick / "elsewhere.safetensors")
+    config["hidden_act"] = "gelu"
+    assert unsupported(config, quick) == "no single model.safetensors"
+
+
+def test_the_plain_bert_takes_the_fast_linear_kernels(bert_dir):
+    tagger = SpanTagger.from_pretrained(bert_dir, device="cpu", linear_kernel="onednn", precision="fp32")
+    if tagger.linear_kernel != "onednn":
+        pytest.skip("this torch build has no working oneDNN linear")
+    kinds = {type(m).__name__ for m in tagger.forward.model.modules() if isinstance(m, torch.nn.Linear)}
+    assert kinds == {"OneDNNLinear"}
+
+
+# ---- what a prediction process imports ---------------------------------------
+
+
+def _onnx_file(directory: Path) -> Path:
+    """A stand-in ONNX export: each token's logits are its row of a table, its hidden state a second table's."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    logits = numpy_helper.from_array(rng.normal(size=(30522, len(TAGS))).astype(np.float32), "logit_table")
+    hidden = numpy_helper.from_array(rng.normal(size=(30522, 4)).astype(np.float32), "hidden_table")
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["logit_table", "input_ids"], ["logits"]),
+         helper.make_node("Gather", ["hidden_table", "input_ids"], ["hidden"])],
+        "stand_in",
+        [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "length"]) for n in ("input_ids", "attention_mask")],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "length", len(TAGS)]),
+         helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "length", 4])],
+        initializer=[logits, hidden])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    path = directory / "stand_in.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_predict_never_imports_transformers_and_onnx_never_torch(bert_dir, tmp_path, backend):
+    pytest.importorskip("onnxruntime")
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": 1, "text": "Taliban fighters took Kamal Pasha."}) + "\n")
+    extra = ["--backend", "onnx", "--onnx-file", str(_onnx_file(tmp_path))] if backend == "onnx" else []
+    argv = ["predict", "--model", str(bert_dir), "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
+            "--no-progress", *extra]
+    banned = ["transformers"] + (["torch"] if backend == "onnx" else [])
+    code = (f"import sys\nfrom frontlines.inference.cli import main\nassert main({argv!r}) == 0\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {banned!r}))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert [json.loads(line)["id"] for line in (tmp_path / "o.jsonl").read_text().splitlines()] == [1]
