@@ -13,6 +13,10 @@ texts, repeated to ``--n-articles``), all on this machine's CPU:
   (:mod:`inference.kernels`), the same pass with those kernels, so that
   SpanTagger's own overhead can be read off against like for like;
 * ``SpanTagger`` with ``precision="bf16"`` where the CPU has native bf16;
+* start-up: one article (the corpus's median-length one) through
+  whole-process ``python -m inference predict``, torch and int8 backends,
+  beside the floors of the interpreter alone and of ``import torch`` and
+  ``import onnxruntime`` (``--startup`` runs only these, in seconds);
 * whole-process ``python -m inference predict`` (interpreter start and model
   load included), torch and int8 backends, at each of ``--process-articles``
   (10, 150 and 1,000 articles: start-up dominates the first, steady state the
@@ -33,6 +37,7 @@ speed drifts, so ``--rounds`` repeats every measurement in turn and keeps the
 fastest.
 
     .venv/bin/python scripts/bench_infer.py --n-articles 300 --process-articles 10,150,1000
+    .venv/bin/python scripts/bench_infer.py --model runs/default --startup --rounds 3
 """
 
 from __future__ import annotations
@@ -77,13 +82,25 @@ def build_model(directory: Path) -> Path:
     return directory
 
 
-def load_texts(path: Path, n: int) -> list[str]:
-    """The corpus's texts, repeated in order to ``n`` articles (read raw: no validation needed here)."""
+def corpus_texts(path: Path) -> list[str]:
+    """The corpus's texts in order (read raw: no validation needed here)."""
     with path.open(encoding="utf-8") as fh:
         texts = [json.loads(line)["text"] for line in fh if line.strip()]
     if not texts:
         raise SystemExit(f"{path}: no articles")
+    return texts
+
+
+def load_texts(path: Path, n: int) -> list[str]:
+    """The corpus's texts, repeated in order to ``n`` articles."""
+    texts = corpus_texts(path)
     return [texts[i % len(texts)] for i in range(n)]
+
+
+def median_article(path: Path) -> str:
+    """The corpus's article of median length: the one-article start-up figure's input."""
+    texts = sorted(corpus_texts(path), key=len)
+    return texts[len(texts) // 2]
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -107,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="repeat every measurement, keep the fastest")
     parser.add_argument("--skip-onnx", action="store_true", help="no int8 ONNX measurements")
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument("--startup", action="store_true",
+                        help="only the one-article whole-process figures (start-up), torch and int8 ONNX")
     args = parser.parse_args(argv)
     try:
         args.process_articles = [int(n) for n in args.process_articles.split(",") if n.strip()]
@@ -118,7 +137,59 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="bench_infer_") as tmp:
-        return bench(args, Path(tmp))
+        return startup(args, Path(tmp)) if args.startup else bench(args, Path(tmp))
+
+
+def one_article_runs(args: argparse.Namespace, model_dir: Path, tmp: Path,
+                     onnx_file: Path | None) -> dict[str, Callable[[], float]]:
+    """Whole-process ``predict`` of the median article, torch (and int8 ONNX), and the floors under them."""
+    article = tmp / "one-article.jsonl"
+    article.write_text(json.dumps({"id": "a0", "text": median_article(Path(args.corpus))}, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
+
+    def process(*argv: str) -> Callable[[], float]:
+        return lambda: timed(lambda: subprocess.run([sys.executable, *argv], check=True, cwd=ROOT, capture_output=True))
+
+    def predict(backend: str, *extra: str) -> Callable[[], float]:
+        return process("-m", "inference", "predict", "--model", str(model_dir), "--input", str(article), "--output",
+                       str(tmp / f"one-{backend}.jsonl"), "--backend", backend, "--no-progress", "--overwrite", *extra)
+
+    runs = {"python -c pass": process("-c", "pass"), "python -c 'import torch'": process("-c", "import torch"),
+            "one article, torch": predict("torch")}
+    if onnx_file is not None:
+        runs["python -c 'import onnxruntime'"] = process("-c", "import onnxruntime")
+        runs["one article, onnx int8"] = predict("onnx", "--onnx-file", str(onnx_file))
+    return runs
+
+
+def best_of(runs: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
+    """Every run ``rounds`` times in turn; the fastest of each."""
+    best: dict[str, float] = {}
+    for r in range(rounds):
+        for name, fn in runs.items():
+            seconds = fn()
+            best[name] = min(best.get(name, float("inf")), seconds)
+            print(f"  round {r + 1}: {name}: {seconds:.2f}s", flush=True)
+    return best
+
+
+def startup(args: argparse.Namespace, tmp: Path) -> int:
+    """``--startup``: the one-article whole-process figures alone (min of ``--rounds``)."""
+    from frontlines.inference.onnx_backend import export_onnx
+
+    model_dir = Path(args.model) if args.model else build_model(tmp / "model")
+    onnx_file = None
+    if not args.skip_onnx:
+        export_onnx(model_dir, tmp / "onnx", quantize="int8", overwrite=True)
+        onnx_file = tmp / "onnx" / "model.int8.onnx"
+    print(cpu_line())
+    best = best_of(one_article_runs(args, model_dir, tmp, onnx_file), args.rounds)
+    print(f"\nmin of {args.rounds} round(s):")
+    for name, seconds in best.items():
+        print(f"{name:40} {seconds:6.2f}s")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"cpu": cpu_line(), "rounds": args.rounds, "seconds": best}, indent=2))
+    return 0
 
 
 def bench(args: argparse.Namespace, tmp: Path) -> int:
@@ -221,18 +292,17 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
             return seconds
 
         runs["SpanTagger onnx int8"] = int8_in_process
+        runs.update(one_article_runs(args, model_dir, tmp, onnx_dir / "model.int8.onnx"))
         for count in args.process_articles:
             runs[f"process onnx int8, {count} articles"] = lambda count=count: timed(whole_process(
                 "onnx", count, "--onnx-file", str(onnx_dir / "model.int8.onnx")
             ))
 
+    if args.skip_onnx:
+        runs.update(one_article_runs(args, model_dir, tmp, None))
     tagger.predict(texts[:2])  # warm up allocators and kernels
-    best: dict[str, float] = {}
-    for r in range(args.rounds):
-        for name, fn in runs.items():
-            seconds = fn()
-            best[name] = min(best.get(name, float("inf")), seconds)
-            print(f"  round {r + 1}: {name}: {seconds:.1f}s", flush=True)
+    best = best_of(runs, args.rounds)
+    startup_figures = {name: best.pop(name) for name in list(best) if name.startswith(("one article", "python -c"))}
 
     counts = {name: len(texts) for name in best}
     tokens = {name: n_tokens for name in best}
@@ -268,6 +338,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
             ratios[f"whole process {backend} / best pipeline, {count} articles"] = (
                 rate[f"process {backend}, {count} articles"] / best_pipe)
     print()
+    for name, seconds in startup_figures.items():
+        print(f"start-up, whole process: {name:32} {seconds:6.2f}s")
     if "SpanTagger torch + events" in best:
         ratios["events' extra time / SpanTagger torch time (target < 0.25)"] = (
             best["SpanTagger torch + events"] / best["SpanTagger torch"] - 1.0)
@@ -279,7 +351,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
             "max_length": args.max_length, "stride": args.stride, "threads": torch.get_num_threads(),
             "cpu": cpu_line(), "linear_kernel": tagger.linear_kernel, "precision": tagger.precision,
             "matmul_gflops": peak, "flops_per_article_token": flops, "of_flop_ceiling": of_peak,
-            "seconds": best, "tokens_per_s": rate, "ratios": ratios,
+            "seconds": best, "tokens_per_s": rate, "ratios": ratios, "startup_seconds": startup_figures,
         }, indent=2))
     return 0
 
