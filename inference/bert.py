@@ -11,8 +11,13 @@ feed-forward, each closed by a residual LayerNorm with the config's
 ``layer_norm_eps``, the config's ``hidden_act``, and the token-classification
 head. The parameters keep transformers' names, so ``model.safetensors`` loads
 with ``load_state_dict``, and every product is an ``nn.Linear``, so the CPU
-kernels of :mod:`inference.kernels` and bf16 autocast apply as before.
-Dropout is left out: this module only predicts.
+kernels of :mod:`inference.kernels` apply as before. Dropout is left out:
+this module only predicts.
+
+bf16 prediction runs this model natively (:meth:`BertTagger.to_bf16`, what
+:class:`inference.torch_forward.TorchForward` does for ``precision="bf16"``)
+rather than under autocast, which casts every fp32 weight to bf16 on every
+call.
 
 :func:`unsupported` says why a configuration is not one this module runs
 (another ``model_type``, a decoder, relative positions, another activation,
@@ -40,6 +45,10 @@ WEIGHTS_FILE = "model.safetensors"
 def _gelu_new(x: torch.Tensor) -> torch.Tensor:
     """transformers' ``gelu_new`` (the tanh approximation, written out as it does)."""
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 #: ``hidden_act`` values this module runs, each as transformers computes it.
@@ -166,6 +175,11 @@ class _Intermediate(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.dense(x))
 
+    def fuse_gelu(self) -> None:
+        """Move the (exact) GELU into a :class:`inference.kernels.Bf16Linear` product, rounded once."""
+        self.dense.fuse_gelu()
+        self.act = _identity
+
 
 class _Layer(nn.Module):
     def __init__(self, s: BertSettings) -> None:
@@ -226,6 +240,31 @@ class BertTagger(nn.Module):
             if states is not None:
                 states.append(hidden)
         return TaggerOutput(self.classifier(hidden), tuple(states) if states is not None else None)
+
+    def to_bf16(self, linear_kernel: str = "auto") -> str:
+        """Run natively in bf16 from now on (in place, for prediction); return the kernel of the products.
+
+        The encoder's linear layers (Q, K, V, the attention output, the
+        feed-forward) become :class:`inference.kernels.Bf16Linear`: weights cast
+        to bf16 once (and packed for oneDNN on a CPU, see
+        :func:`inference.kernels.use_bf16_linear` for ``linear_kernel``), bf16
+        products with bf16 outputs. So attention runs on bf16 queries, keys and
+        values (its softmax accumulates in fp32 inside
+        ``scaled_dot_product_attention``); the exact GELU (``hidden_act:
+        gelu``) is applied inside the first feed-forward product, to its fp32
+        sums, so they are rounded to bf16 once; each residual sum promotes the
+        bf16 branch to the fp32 residual stream, so the LayerNorms, the
+        embeddings and the classifier stay fp32, as do the logits and hidden
+        states returned. Variants measured against fp32 on the default run are
+        in the README ("bf16 prediction").
+        """
+        from frontlines.inference.kernels import use_bf16_linear
+
+        kernel = use_bf16_linear(self, linear_kernel, keep=(self.classifier,))
+        if self.config.hidden_act == "gelu":
+            for layer in self.bert.encoder.layer:
+                layer.intermediate.fuse_gelu()
+        return kernel
 
 
 def bert_from_tensors(config: dict[str, Any], tensors: dict[str, torch.Tensor], path: str | Path) -> BertTagger:

@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     # the choices of inference.kernels.MODES, not imported here: that module needs torch
     p.add_argument("--linear-kernel", choices=("auto", "onednn", "default"), default="auto",
                    help="torch CPU matrix products: oneDNN where the CPU is known to run it faster (auto: AMD "
-                        "with AVX-512), always, or never")
+                        "with AVX-512 in fp32, every CPU in native bf16), always, or never")
     # the choices of inference.precision.PRECISIONS
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="torch backend precision: bf16 where the hardware has native bf16 and the run's own "

@@ -8,16 +8,21 @@ them falls back to the safe one (fp32, default kernels).
 Precision of the torch backend:
 
 * ``"fp32"``: always.
-* ``"bf16"``: the model runs under ``torch.autocast(dtype=torch.bfloat16)``
-  (matrix products in bf16, softmax and the returned probabilities in fp32),
-  only where bf16 products are native: a CPU with ``avx512_bf16`` or
-  ``amx_bf16``, or a CUDA GPU that supports bf16. Anywhere else bf16 is
-  emulated (tens of times slower than fp32 on an AVX2 CPU) and refused.
+* ``"bf16"``: matrix products in bf16, the softmax and the returned
+  probabilities (and hidden states) in fp32. The project's BERT runs natively
+  in bf16, its weights cast once at load time
+  (:meth:`inference.bert.BertTagger.to_bf16`); other models run under
+  ``torch.autocast(dtype=torch.bfloat16)`` (:func:`autocast`). Only where
+  bf16 products are native: a CPU with ``avx512_bf16`` or ``amx_bf16``, or a
+  CUDA GPU that supports bf16. Anywhere else bf16 is emulated (tens of times
+  slower than fp32 on an AVX2 CPU) and refused.
 * ``"auto"``: bf16 where it is native *and* the run directory's
   ``precision.json`` (written at the end of training by
   :func:`training.precision_check.check_bf16`) records that bf16 lost at most
   :data:`MAX_F1_LOSS` test micro-F1 against fp32 for these very weights
-  (their SHA-256 is in the file); fp32 otherwise.
+  (their SHA-256 is in the file), checked on the bf16 path that serves them
+  (``bf16_path``: ``native`` or ``autocast``; files written before native
+  bf16 have none, and are read as they are); fp32 otherwise.
 """
 
 from __future__ import annotations

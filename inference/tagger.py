@@ -126,8 +126,8 @@ class SpanTagger:
         picks the torch backend's CPU matrix products (see
         :func:`inference.kernels.use_fast_linear`), ``precision`` its
         precision (``auto``, ``fp32`` or ``bf16``, see :mod:`inference.precision`;
-        bf16 runs its products in bf16 through autocast, so the kernel is then
-        the default one). ``batch_size`` is
+        bf16 runs the project's BERT natively in bf16, other models under
+        autocast with the default kernels, see :class:`TorchForward`). ``batch_size`` is
         :meth:`predict`'s default: 8 full windows suit a CPU's caches (on
         the project's CPU, 8 ran 15% faster than 64), a GPU gets 64.
         """
@@ -174,15 +174,11 @@ class SpanTagger:
             check_device(device)
             if streams is None:
                 streams = 2 if torch.device(device).type == "cpu" and torch.get_num_threads() >= 2 else 1
-            from frontlines.inference.kernels import use_fast_linear
             from frontlines.inference.precision import choose_precision
 
             chosen, _ = choose_precision(precision, str(torch.device(device)), model_dir)
-            model = load_torch_model(model_dir, config)
-            kernel = None
-            if torch.device(device).type == "cpu":
-                kernel = use_fast_linear(model, "default" if chosen == "bf16" else linear_kernel)
-            forward = TorchForward(model, device, chosen)
+            forward = TorchForward(load_torch_model(model_dir, config), device, chosen, linear_kernel)
+            kernel = forward.linear_kernel
             use_types = False  # BERT-style models default to all-zero token types
             if batch_size is None and torch.device(device).type != "cpu":
                 batch_size = 64

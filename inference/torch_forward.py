@@ -12,15 +12,26 @@ import numpy as np
 
 
 class TorchForward:
-    """The torch backend: the model's forward pass under ``inference_mode``, in fp32 or under bf16 autocast.
+    """The torch backend: the model's forward pass under ``inference_mode``, in fp32 or bf16.
 
-    With ``precision="bf16"`` only the model runs under autocast: the logits
-    are cast back and the softmax (and any hidden states returned) are fp32.
+    With ``precision="bf16"`` the project's BERT (:class:`inference.bert.BertTagger`)
+    is converted once, in place, to run natively in bf16
+    (:meth:`~inference.bert.BertTagger.to_bf16`, ``native``); any other model
+    runs under bf16 autocast. Either way the softmax, and any hidden states
+    returned, are fp32.
+
+    ``linear_kernel`` (see :mod:`inference.kernels`) picks the CPU products:
+    fp32 ones by :func:`~inference.kernels.use_fast_linear`, native bf16 ones
+    by :func:`~inference.kernels.use_bf16_linear`; under autocast the kernels
+    are the default ones. ``self.linear_kernel`` is what was chosen (None off
+    the CPU).
     """
 
-    def __init__(self, model: Any, device: str | Any, precision: str = "fp32") -> None:
+    def __init__(self, model: Any, device: str | Any, precision: str = "fp32", linear_kernel: str = "default") -> None:
         import torch
 
+        from frontlines.inference.bert import BertTagger
+        from frontlines.inference.kernels import use_fast_linear
         from frontlines.inference.precision import autocast
 
         if precision not in ("fp32", "bf16"):
@@ -29,6 +40,14 @@ class TorchForward:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.precision = precision
+        #: True where bf16 runs natively (bf16 weights), False for fp32 and for bf16 under autocast.
+        self.native = precision == "bf16" and isinstance(self.model, BertTagger)
+        kernel = None
+        if self.native:
+            kernel = self.model.to_bf16(linear_kernel)
+        elif self.device.type == "cpu":
+            kernel = use_fast_linear(self.model, "default" if precision == "bf16" else linear_kernel)
+        self.linear_kernel = kernel if self.device.type == "cpu" else None
         self._autocast = autocast
         self.threads = torch.get_num_threads()  # the caller's, shared out by start_stream
 
@@ -50,7 +69,7 @@ class TorchForward:
         torch = self.torch
         with torch.inference_mode():
             tensors = {k: torch.from_numpy(v).to(self.device, non_blocking=True) for k, v in inputs.items()}
-            with self._autocast(self.device.type, self.precision):
+            with self._autocast(self.device.type, "fp32" if self.native else self.precision):
                 out = self.model(**tensors, output_hidden_states=self.states)
             probs = out.logits.float().softmax(-1)
             if self.states:

@@ -12,11 +12,14 @@ from transformers import BertConfig, BertForTokenClassification
 
 import frontlines.inference.kernels as kernels
 from frontlines.inference.kernels import (
+    Bf16Linear,
     OneDNNForwardLinear,
     OneDNNLinear,
     choose_kernel,
     onednn_available,
+    onednn_bf16_works,
     onednn_works,
+    use_bf16_linear,
     use_fast_linear,
 )
 from frontlines.inference.precision import CpuInfo, parse_cpuinfo
@@ -194,3 +197,55 @@ def test_a_changed_signature_is_not_used(monkeypatch):
         assert onednn_available() is False and onednn_works() is False
     finally:
         kernels.onednn_works.cache_clear()
+
+
+# ---- native bf16 products ------------------------------------------------------
+
+
+@pytest.mark.parametrize("packed", [True, False])
+@pytest.mark.parametrize("shape", [(5, 24), (2, 3, 24), (0, 24)])
+def test_bf16_linear_is_f_linear_on_bf16_values(packed, shape):
+    if packed and not onednn_bf16_works():
+        pytest.skip("no working oneDNN bf16 product here")
+    gen = torch.Generator().manual_seed(0)
+    linear = nn.Linear(24, 16)
+    x = torch.randn(shape, generator=gen)  # fp32 in: the layer casts it
+    layer = Bf16Linear(linear, packed)
+    assert layer.weight.dtype == layer.bias.dtype == torch.bfloat16 and linear.weight.dtype == torch.float32
+    sums = F.linear(x.bfloat16().float(), linear.weight.bfloat16().float(), linear.bias.bfloat16().float())
+    want = F.linear(x.bfloat16(), linear.weight.bfloat16(), linear.bias.bfloat16())
+    with torch.inference_mode():
+        got = layer(x)
+        layer.fuse_gelu()
+        activated = layer(x)
+    assert got.dtype == activated.dtype == torch.bfloat16 and got.shape == activated.shape == (*shape[:-1], 16)
+    # bf16 results: 8 significant bits, so within 2**-8 of the exact sums (plus the summation's rounding)
+    assert torch.allclose(got.float(), want.float(), rtol=2 ** -7, atol=1e-2)
+    assert torch.allclose(activated.float(), F.gelu(sums), rtol=2 ** -7, atol=1e-2)
+
+
+def test_bf16_linears_keep_what_they_are_told_and_fall_back_without_onednn(monkeypatch):
+    model = _tiny_bert()
+    kind = "onednn" if onednn_bf16_works() else "default"
+    assert use_bf16_linear(model, "auto", keep=(model.classifier,)) == kind
+    assert type(model.classifier) is nn.Linear and model.classifier.weight.dtype == torch.float32
+    swapped = [m for m in model.modules() if isinstance(m, Bf16Linear)]
+    assert len(swapped) == 2 * 6 and all(m.packed is (kind == "onednn") for m in swapped)
+
+    monkeypatch.setattr(kernels, "onednn_bf16_works", lambda: False)
+    with pytest.warns(UserWarning, match="no working oneDNN bf16 product"):
+        assert use_bf16_linear(_tiny_bert(), "onednn") == "default"
+    plain = _tiny_bert()
+    assert use_bf16_linear(plain, "default") == "default"  # asked for: F.linear on bf16 weights, no warning
+    assert not any(m.packed for m in plain.modules() if isinstance(m, Bf16Linear))
+    with pytest.raises(ValueError, match="unknown linear kernel"):
+        use_bf16_linear(plain, "mkl")
+
+
+def test_a_wrong_bf16_kernel_fails_its_self_test(monkeypatch):
+    monkeypatch.setattr(kernels, "_mm_t", lambda a, b, bias=None, gelu=None: a.new_zeros(*a.shape[:-1], b.shape[0]))
+    kernels.onednn_bf16_works.cache_clear()
+    try:
+        assert onednn_bf16_works() is False
+    finally:
+        kernels.onednn_bf16_works.cache_clear()

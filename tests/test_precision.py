@@ -11,6 +11,7 @@ from test_inference import keyword_model
 
 import frontlines.inference.precision as precision
 from frontlines.inference import SpanTagger
+from frontlines.inference.kernels import onednn_bf16_works
 from frontlines.inference.precision import PRECISION_FILE, CpuInfo, choose_precision, weights_digest
 from frontlines.inference.spans import Example, Span
 from frontlines.training import rundir
@@ -111,7 +112,8 @@ def test_bf16_spans_equal_fp32_spans_and_scores_stay_close(keyword_run, native_c
     texts = [ex.text for ex in _examples()] + ["taliban " * 300, "Kamal Pasha, kamal pasha and KAMAL PASHA."]
     fp32 = SpanTagger.from_pretrained(keyword_run, device="cpu", precision="fp32", max_length=32, stride=8)
     bf16 = SpanTagger.from_pretrained(keyword_run, device="cpu", precision="bf16", max_length=32, stride=8)
-    assert (fp32.precision, bf16.precision) == ("fp32", "bf16") and bf16.linear_kernel == "default"
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16") and bf16.forward.native
+    assert bf16.linear_kernel == ("onednn" if onednn_bf16_works() else "default")  # packed bf16 weights where it can
     want, got = fp32.predict(texts), bf16.predict(texts)
     assert any(want)
     assert [[(s["start"], s["end"], s["label"]) for s in spans] for spans in got] == \
@@ -126,9 +128,13 @@ def test_bf16_runs_the_products_in_bf16(keyword_run, native_cpu):
 
     tagger = SpanTagger.from_pretrained(keyword_run, device="cpu", precision="bf16")
     seen = []
-    tagger.forward.model.classifier.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    model = tagger.forward.model
+    for module in (model.bert.encoder.layer[0].attention.self.query, model.bert.encoder.layer[-1].output,
+                   model.classifier):  # a product, a LayerNorm closing a layer, the head
+        module.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     probs = tagger.forward(np.array([[101, 2000, 102]]), np.ones((1, 3), dtype=np.int64), None)
-    assert seen == [torch.bfloat16] and probs.dtype == np.float32 and np.allclose(probs.sum(-1), 1.0, atol=1e-5)
+    assert seen == [torch.bfloat16, torch.float32, torch.float32]
+    assert probs.dtype == np.float32 and np.allclose(probs.sum(-1), 1.0, atol=1e-5)
 
 
 def test_the_onnx_backend_takes_no_bf16(keyword_run):
@@ -145,6 +151,7 @@ def test_check_bf16_records_both_scores_and_auto_follows_it(keyword_run, native_
     assert record == saved and saved["allowed"] is True and saved["n_articles"] == 4
     assert saved["fp32_micro_f1"] == pytest.approx(1.0) and saved["bf16_micro_f1"] == pytest.approx(1.0)
     assert saved["articles_with_identical_spans"] == 1.0 and saved["weights_sha256"] == weights_digest(keyword_run)
+    assert saved["bf16_path"] == "native"  # the path that serves the run's BERT
     assert SpanTagger.from_pretrained(keyword_run, device="cpu").precision == "bf16"
     monkeypatch.setattr(precision, "cpu_info", lambda: AVX2)  # the same run on a CPU without native bf16
     assert SpanTagger.from_pretrained(keyword_run, device="cpu").precision == "fp32"

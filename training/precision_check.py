@@ -34,12 +34,14 @@ from frontlines.training.run_eval import tagger_spans
 from frontlines.training.scoring import score
 
 
-def check_bf16(run_dir: str | Path, examples: Sequence[Example], split: str = "test", device: str | None = None,
-               decoding: str = "viterbi") -> dict[str, Any] | None:
-    """Score ``split`` of ``examples`` with the run in fp32 and in bf16; write and return ``precision.json``.
+def compare_bf16(run_dir: str | Path, examples: Sequence[Example], split: str = "test", device: str | None = None,
+                 decoding: str = "viterbi") -> dict[str, Any] | None:
+    """The record :func:`check_bf16` writes, without writing it: ``split`` of ``examples`` scored in fp32 and bf16.
 
-    Returns None (and writes nothing) where the device has no native bf16
-    or the split is empty: ``auto`` then stays fp32.
+    Both taggers are :meth:`inference.SpanTagger.from_pretrained`'s, so bf16
+    is the path that serves (native bf16 for the project's BERT, autocast
+    for other models: ``bf16_path``). None where the device has no native
+    bf16 or the split is empty.
     """
     from frontlines.inference.model_dir import default_device
     from frontlines.inference.tagger import SpanTagger
@@ -56,8 +58,9 @@ def check_bf16(run_dir: str | Path, examples: Sequence[Example], split: str = "t
         tagger = SpanTagger.from_pretrained(run_dir, device=device, precision=precision, decoding=decoding)
         spans[precision] = tagger_spans(tagger, part)
         f1[precision] = float(score(part, spans[precision])["micro_f1"])
+    native = tagger.forward.native  # the bf16 one's
     identical = sum(spans["fp32"][ex.id] == spans["bf16"][ex.id] for ex in part)
-    record = {
+    return {
         "split": split,
         "n_articles": len(part),
         "fp32_micro_f1": f1["fp32"],
@@ -65,17 +68,37 @@ def check_bf16(run_dir: str | Path, examples: Sequence[Example], split: str = "t
         "max_loss": MAX_F1_LOSS,
         "allowed": f1["fp32"] - f1["bf16"] <= MAX_F1_LOSS,
         "articles_with_identical_spans": identical / len(part),
+        "bf16_path": "native" if native else "autocast",
         "decoding": decoding,
         "device": device,
         "cpu": cpu_info().describe(),
         "weights_sha256": weights_digest(run_dir),
         "weights_stat": weights_stat(run_dir),
     }
-    atomic_write_text(run_dir / PRECISION_FILE, json.dumps(record, indent=2) + "\n")
-    verdict = "allowed" if record["allowed"] else f"refused (loses more than {MAX_F1_LOSS})"
-    print(f"bf16 check: {split} micro-F1 bf16 {f1['bf16']:.4f} vs fp32 {f1['fp32']:.4f}, "
-          f"{identical}/{len(part)} articles with identical spans: bf16 {verdict}", file=sys.stderr)
+
+
+def check_bf16(run_dir: str | Path, examples: Sequence[Example], split: str = "test", device: str | None = None,
+               decoding: str = "viterbi") -> dict[str, Any] | None:
+    """Score ``split`` of ``examples`` with the run in fp32 and in bf16; write and return ``precision.json``.
+
+    Returns None (and writes nothing) where the device has no native bf16
+    or the split is empty: ``auto`` then stays fp32.
+    """
+    record = compare_bf16(run_dir, examples, split, device, decoding)
+    if record is None:
+        return None
+    atomic_write_text(Path(run_dir) / PRECISION_FILE, json.dumps(record, indent=2) + "\n")
+    print(f"bf16 check: {summary(record)}", file=sys.stderr)
     return record
+
+
+def summary(record: dict[str, Any]) -> str:
+    """One line of a :func:`compare_bf16` record: both F1s, the articles with identical spans, the verdict."""
+    verdict = "allowed" if record["allowed"] else f"refused (loses more than {MAX_F1_LOSS})"
+    identical = round(record["articles_with_identical_spans"] * record["n_articles"])
+    return (f"{record['split']} micro-F1 {record['bf16_path']} bf16 {record['bf16_micro_f1']:.4f} vs fp32 "
+            f"{record['fp32_micro_f1']:.4f}, {identical}/{record['n_articles']} articles with identical spans: "
+            f"bf16 {verdict}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
