@@ -56,7 +56,13 @@ from frontlines.training.adoption import (  # noqa: E402
     random_order,
     write_adoption,
 )
-from frontlines.training.corpus import DEFAULT_CORPUS, SPLITS, load_corpus, split_of_example  # noqa: E402
+from frontlines.training.corpus import (  # noqa: E402
+    DEFAULT_CORPUS,
+    SPLITS,
+    CorpusError,
+    load_corpus,
+    split_of_example,
+)
 from frontlines.training.md_table import md_escape, table  # noqa: E402
 
 STRATEGIES = ("select", "random")
@@ -98,7 +104,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def trained_on(run: Path) -> set[str] | None:
     """Ids of the articles the run trained or selected on (its view's train and dev), None if its config is unread."""
     from frontlines.training.config import ConfigError, load_config
-    from frontlines.training.corpus import CorpusError
     from frontlines.training.mixing import run_corpus
     from frontlines.training.rundir import ROOT as RUN_ROOT
 
@@ -225,9 +230,12 @@ def render_markdown(summary: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    key, value = parse_hold_out(args.hold_out)
     corpus = Path(args.corpus).resolve()
-    held = hold_out(load_corpus([corpus]), key, value)
+    try:
+        key, value = parse_hold_out(args.hold_out)
+        held = hold_out(load_corpus([corpus]), key, value)
+    except (ValueError, CorpusError) as exc:  # located messages, not a traceback
+        raise SystemExit(f"error: {exc}") from None
     if args.sizes[-1] > len(held.pool):
         raise SystemExit(f"error: --sizes up to {args.sizes[-1]}, but {held.source} has a pool of {len(held.pool)}")
     base_given, shipped_run = check_run(args.base_run, "--base-run"), check_run(args.shipped_run, "--shipped-run")

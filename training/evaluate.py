@@ -20,7 +20,6 @@ predicting nothing (with a warning).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any
 
 from frontlines.training.compare import compare_runs
 from frontlines.training.corpus import DEFAULT_CORPUS, SPLITS, load_corpus, split_examples
-from frontlines.training.html_marks import LOW_CONFIDENCE
+from frontlines.training.html_marks import LOW_CONFIDENCE, threshold_arg
 from frontlines.training.predictions import read_scored_predictions
 from frontlines.training.reports import (
     build_report,
@@ -186,17 +185,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _score(text: str) -> float:
-    """argparse type: a finite number."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -208,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
     def low(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--low", type=_score, default=LOW_CONFIDENCE, metavar="SCORE",
+        p.add_argument("--low", type=threshold_arg, default=LOW_CONFIDENCE, metavar="SCORE",
                        help=f"HTML report: mark predicted spans (and event records) scored below this as "
                             f"low-confidence (default {LOW_CONFIDENCE})")
 

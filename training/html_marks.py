@@ -12,7 +12,9 @@ article block gets the direction of its own text (:func:`text_direction`).
 
 from __future__ import annotations
 
+import argparse
 import html
+import math
 import unicodedata
 
 from frontlines.inference.labels import LABELS
@@ -23,6 +25,17 @@ COLORS = {"ACTOR": "#7aecec", "LOCATION": "#feca74", "CONTROL_CHANGE": "#c887fb"
 
 #: Default threshold: a span (or record) scored below this is marked low-confidence.
 LOW_CONFIDENCE = 0.6
+
+
+def threshold_arg(text: str) -> float:
+    """argparse type of a ``--low`` threshold: a finite number (one parser for every command that takes one)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
 
 #: The mark's rules. ``mark.entity`` keeps a transparent border so a marked span takes no more room than another;
 #: the label keeps its gap on the text's side (left of it in right-to-left text) and never wraps away from it.

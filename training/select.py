@@ -44,7 +44,7 @@ from frontlines.inference.spans import Example, Span, word_offsets
 from frontlines.training.convert import TASK_FORMATS, write
 from frontlines.training.convert.common import Item, read_jsonl_items, stable_id, validate
 from frontlines.training.corpus import CorpusError, Problem
-from frontlines.training.html_marks import LOW_CONFIDENCE
+from frontlines.training.html_marks import LOW_CONFIDENCE, threshold_arg
 from frontlines.training.preview import render_preview
 
 DIVERSITY = 0.5
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"penalty (default {DIVERSITY}; 0 ranks by uncertainty alone)")
     parser.add_argument("--empty", type=float, default=EMPTY, help=f"uncertainty of an article with no "
                         f"predicted span (default {EMPTY})")
-    parser.add_argument("--low", type=float, default=LOW_CONFIDENCE,
+    parser.add_argument("--low", type=threshold_arg, default=LOW_CONFIDENCE,
                         help=f"preview: mark spans scored below this (default {LOW_CONFIDENCE})")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     args = parser.parse_args(argv)
