@@ -36,7 +36,8 @@ PLANNED_CUES = regex.compile(r"\b(will|would|could|may|might|shall|vow\w*|plan\w
 MODAL_CUES = regex.compile(r"\b(will|would|could|may|might|shall)\b", regex.IGNORECASE)
 CLAIM_CUES = regex.compile(r"\b(sa(id|ys)|claim\w*|announc\w*|according to|statement|stat(ed|es)|declar\w*|insist\w*|"
                        r"report(ed|s)|communiqu\w*|told)\b", regex.IGNORECASE)
-_LIST_GAP = regex.compile(r"^(,\s*|\s+and\s+|,\s*and\s+|\s+or\s+|\s*/\s*|\s+as well as\s+|\s*\(\s*|\s*\)\s*,?\s*)$")
+#: What stands between two LOCATIONs of one list ("Mosul, Raqqa and Deir Ezzor"); the linker uses it too.
+LIST_GAP = regex.compile(r"^(,\s*|\s+and\s+|,\s*and\s+|\s+or\s+|\s*/\s*|\s+as well as\s+|\s*\(\s*|\s*\)\s*,?\s*)$")
 
 
 def trigger_direction(trigger: str) -> str:
@@ -108,7 +109,7 @@ def _places(text: str, trig: Span, sent: list[Span], direction: str) -> list[Spa
     places: list[Span] = []
     for loc in locs_after:
         gap = text[(places[-1].end if places else trig.end) : loc.start]
-        if places and not _LIST_GAP.match(gap):
+        if places and not LIST_GAP.match(gap):
             break
         if not places and len(gap.split()) > 8:
             break

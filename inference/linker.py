@@ -61,6 +61,8 @@ class Pairs:
     mask: np.ndarray  # (n_candidates, n_role_classes) True where allowed
     status_features: np.ndarray  # (d_status,)
     rule: Event
+    #: ``(i, j)`` candidate indices of two LOCATIONs next to each other in one list ("Sabratha and Surman")
+    lists: tuple[tuple[int, int], ...] = ()
 
 
 def span_vectors(word_vecs: np.ndarray, words: Sequence[tuple[int, int]], spans: Sequence[Span]) -> dict[Span, np.ndarray]:
@@ -185,8 +187,18 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
                                  _cue_flags(text, trig, bounds[t_sent], spans)])
         dim = 4 * word_vecs.shape[1] + n_hand_features()
         out.append(Pairs(trig, cands, np.asarray(rows, dtype=np.float32).reshape(-1, dim),
-                         np.asarray(masks, dtype=bool).reshape(-1, len(ROLE_CLASSES)), status.astype(np.float32), rule))
+                         np.asarray(masks, dtype=bool).reshape(-1, len(ROLE_CLASSES)), status.astype(np.float32), rule,
+                         place_lists(text, cands)))
     return out
+
+
+def place_lists(text: str, cands: Sequence[Span]) -> tuple[tuple[int, int], ...]:
+    """Index pairs of LOCATION candidates that follow each other in one list (``LIST_GAP`` between them)."""
+    from frontlines.inference.event_rules import LIST_GAP
+
+    locs = sorted((c.start, i) for i, c in enumerate(cands) if c.label == "LOCATION")
+    return tuple((i, j) for (_, i), (_, j) in zip(locs, locs[1:], strict=False)
+                 if cands[i].end <= cands[j].start and LIST_GAP.match(text[cands[i].end : cands[j].start]))
 
 
 def _mlp(x: np.ndarray, layers: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -230,7 +242,19 @@ def decode_pairs(pairs: Pairs, role_probs: np.ndarray, status_probs: np.ndarray,
     place_probs = role_probs[:, ROLE_CLASSES.index("place")] if len(pairs.candidates) else np.zeros(0)
     top_cut = cut.get("place_top", cut["place"])
     best = int(place_probs.argmax()) if len(place_probs) else -1
-    keep = [j for j, p in enumerate(place_probs) if p >= cut["place"] or (j == best and p >= top_cut)]
+    keep = {j for j, p in enumerate(place_probs) if p >= cut["place"] or (j == best and p >= top_cut)}
+    # A list shares its fate: a LOCATION listed next to a kept place ("took Sabratha and Surman") needs only
+    # the "place_list" cut (dev-chosen; none in older linkers, where it stays off).
+    list_cut = cut.get("place_list", math.inf)
+    grown = True
+    while grown:
+        grown = False
+        for i, j in pairs.lists:
+            for have, other in ((i, j), (j, i)):
+                if have in keep and other not in keep and place_probs[other] >= list_cut:
+                    keep.add(other)
+                    grown = True
+    keep = sorted(keep, key=lambda j: pairs.candidates[j].start)
     places = tuple(pairs.candidates[j] for j in keep)
     confidences += [float(place_probs[j]) for j in keep]
     status = STATUSES[int(status_probs.argmax())]

@@ -233,3 +233,28 @@ def test_decode_pairs_takes_the_best_place_over_its_own_lower_cut():
     assert event.places == ()
     older, _ = decode_pairs(pairs, probs, status, 0.3)  # one cut for all (linkers saved before place_top)
     assert older.places == (a, c) and older.taker == actor
+
+
+def test_a_place_listed_next_to_a_kept_one_needs_only_the_list_cut():
+    """Hand-worked: "took Sabratha and Surman, then Zuwara": Surman is listed with Sabratha, Zuwara is not."""
+    from frontlines.inference.linker import ROLE_CLASSES, Pairs, decode_pairs, place_lists
+
+    text = "GNA troops took Sabratha and Surman, then Zuwara."
+    trig = Span(11, 15, "CONTROL_CHANGE")
+    sab, sur, zuw = Span(16, 24, "LOCATION"), Span(29, 35, "LOCATION"), Span(42, 48, "LOCATION")
+    actor = Span(0, 3, "ACTOR")
+    cands = [actor, zuw, sab, sur]  # candidate order is not text order
+    assert [text[s.start:s.end] for s in (sab, sur, zuw)] == ["Sabratha", "Surman", "Zuwara"]
+    assert place_lists(text, cands) == ((2, 3),)  # ", then " is no list gap
+    probs = np.zeros((4, len(ROLE_CLASSES)))
+    for row, p in ((1, 0.3), (2, 0.9), (3, 0.35)):
+        probs[row, [0, 3]] = 1 - p, p
+    pairs = Pairs(trig, cands, np.zeros((4, 1)), np.ones((4, 5), bool), np.zeros(1),
+                  Event(trigger=trig, status="asserted"), place_lists(text, cands))
+    status = np.asarray([0.9, 0.05, 0.05, 0.0, 0.0])
+    cuts = {"taker": 0.5, "loser": 0.5, "extent": 0.5, "place": 0.6, "place_top": 0.6}
+    assert decode_pairs(pairs, probs, status, cuts)[0].places == (sab,)  # no list cut: lists stay off
+    event, score = decode_pairs(pairs, probs, status, {**cuts, "place_list": 0.3})
+    assert event.places == (sab, sur)  # Surman (.35) joins; Zuwara (.3) is not in the list
+    assert score == pytest.approx((0.9 + 0.9 + 0.35) / 3)
+    assert decode_pairs(pairs, probs, status, {**cuts, "place_list": 0.4})[0].places == (sab,)
