@@ -38,7 +38,9 @@ def run(out: Path, corpus: Path, *extra: str) -> int:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, mini_corpus) -> Path:
     out = tmp_path_factory.mktemp("runs") / "full"
-    assert run(out, mini_corpus, "--set", "train.checkpoint_every=3", "--set", "train.keep_checkpoints=100") == 0
+    # with the event-linking loss, so that resuming restores its head (model_1.safetensors) too
+    assert run(out, mini_corpus, "--set", "train.checkpoint_every=3", "--set", "train.keep_checkpoints=100",
+               "--set", "train.link_loss_weight=0.5") == 0
     return out
 
 
@@ -121,6 +123,18 @@ def test_resume_after_interrupt_gives_the_same_metrics(finished_run, mini_corpus
     assert json.loads((resumed / "run.json").read_text())["test_micro_f1"] == pytest.approx(
         json.loads((finished_run / "run.json").read_text())["test_micro_f1"]
     )
+
+
+def test_two_runs_of_one_config_give_the_same_weights_bit_for_bit(mini_corpus, tmp_path):
+    # the default config's recipe: SDPA's fused attention (no attention dropout) and the event-linking head
+    sets = ["--set", "model_overrides.attention_probs_dropout_prob=0.0", "--set", "train.link_loss_weight=0.5",
+            "--set", "eval.final=false", "--set", "train.max_steps=4"]
+    for name in ("a", "b"):
+        assert run(tmp_path / name, mini_corpus, *sets) == 0
+    first, second = ((tmp_path / n / "model.safetensors").read_bytes() for n in ("a", "b"))
+    assert first == second
+    heads = [sorted((tmp_path / n / "checkpoints").glob("*/model_1.safetensors"))[-1].read_bytes() for n in ("a", "b")]
+    assert heads[0] == heads[1]
 
 
 def test_bad_config_value_fails_before_training(tmp_path, mini_corpus, capsys):

@@ -62,6 +62,9 @@ DEFAULTS: dict[str, Any] = {
         # keeps its choice on resume; GPUs and bf16 mixed precision use the default kernels.
         "linear_kernel": "auto",
         "tracker": None,  # None | "tensorboard" | any accelerate tracker name
+        # Weight of the event-linking loss added to the tagger's (training/link_loss.py), so the encoder's
+        # states carry who took which place for the linker stage; 0 = tags only.
+        "link_loss_weight": 0.0,
     },
     "events": {
         # Train the event linker (training/train_linker.py) after the tagger, when the corpus has event links.
@@ -93,6 +96,7 @@ _POSITIVE = {
 }
 _NON_NEGATIVE = {
     ("data", "stride"),
+    ("train", "link_loss_weight"),
     ("eval", "bootstrap"),
     ("optim", "weight_decay"),
     ("optim", "warmup_ratio"),

@@ -19,15 +19,20 @@ from transformers import DataCollatorForTokenClassification
 
 from frontlines.inference.alignment import decode_text, encode_examples
 from frontlines.inference.spans import Example, Span
+from frontlines.training.link_loss import LINK_KEYS, LinkCollator, add_link_targets, trains_links
 
-MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids", "labels", *LINK_KEYS)
 
 
 def build_dataset(
-    tokenizer: Any, examples: Sequence[Example], max_length: int, stride: int, label_all_tokens: bool = False
+    tokenizer: Any, examples: Sequence[Example], max_length: int, stride: int, label_all_tokens: bool = False,
+    links: bool = False,
 ) -> Dataset:
-    """One row per window: model inputs, ``length``, and the decoding fields."""
+    """One row per window: model inputs, ``length``, the decoding fields and, with ``links``, the
+    event-link targets of :mod:`training.link_loss`."""
     features = encode_examples(tokenizer, examples, max_length, stride, label_all_tokens)
+    if links:
+        add_link_targets(features, examples)
     for f in features:
         f["length"] = len(f["input_ids"])
         f["sequence_ids"] = [-1 if s is None else s for s in f["sequence_ids"]]
@@ -112,13 +117,16 @@ def build_loaders(
     """Window datasets, the train sampler and one loader per split (train, then the others sorted by length).
 
     ``train_weights`` (one per train article, from ``data.corpus_weights``)
-    repeats the train windows (:func:`repeat_windows`). The held-out test and
+    repeats the train windows (:func:`repeat_windows`). With ``train.link_loss_weight`` the train windows
+    carry the event-link targets (where the corpus has event links). The held-out test and
     stress splits are not windowed here: the run evaluates them at the end with
     :class:`inference.SpanTagger`, as users do.
     """
     dcfg, tcfg = config["data"], config["train"]
+    links = trains_links(config, splits["train"])
     data = {
-        s: build_dataset(tokenizer, exs, dcfg["max_length"], dcfg["stride"], dcfg["label_all_tokens"])
+        s: build_dataset(tokenizer, exs, dcfg["max_length"], dcfg["stride"], dcfg["label_all_tokens"],
+                         links=links and s == "train")
         for s, exs in splits.items()
     }
     if train_weights is not None:
@@ -126,7 +134,7 @@ def build_loaders(
     for s in data:
         if s != "train":
             data[s] = data[s].sort("length")
-    collator = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+    collator = LinkCollator(DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=pad_to_multiple_of))
     sampler = LengthGroupedBatchSampler(
         data["train"]["length"], tcfg["batch_size"], tcfg["seed"], shuffle=True, group=50 if tcfg["group_by_length"] else 1
     )
@@ -149,7 +157,8 @@ def predict(model: torch.nn.Module, loader: DataLoader, accelerator: Any) -> lis
     probs: list[np.ndarray] = []
     with torch.inference_mode():
         for batch in loader:
-            batch.pop("labels", None)
+            for key in ("labels", *LINK_KEYS):
+                batch.pop(key, None)
             logits = model(**batch).logits
             logits = accelerator.pad_across_processes(logits, dim=1)
             mask = accelerator.pad_across_processes(batch["attention_mask"], dim=1)

@@ -41,6 +41,7 @@ from frontlines.training.config import ConfigError, load_config
 from frontlines.training.corpus import SPLITS, CorpusError, split_examples
 from frontlines.training.data import build_loaders, decode_dataset, predict
 from frontlines.training.finish import finish_run
+from frontlines.training.link_loss import LINK_KEYS, LinkHead, trains_links
 from frontlines.training.mixing import run_corpus
 from frontlines.training.optim import build_optimizer
 from frontlines.training.rundir import RunDirError, RunState
@@ -154,6 +155,8 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
     # --- model and data (nothing is written before the model is known to fit) ----------
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     model = build_model(config, backbone)
+    # the event-linking head beside the tagger (training/link_loss.py): trained with it, never saved with it
+    link_head = LinkHead(model.config.hidden_size) if trains_links(config, splits["train"]) else None
     # the kernel by rule (inference/kernels.py), not timing; a resumed run keeps the one it recorded unless
     # the config now names one; under bf16 autocast the products are bf16 ones and the kernel is the default
     recorded = RunState.read(checkpoint / "run_state.json").linear_kernel if checkpoint is not None else ""
@@ -177,10 +180,14 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
     total_steps = steps_per_epoch * tcfg["epochs"]
     if tcfg["max_steps"]:
         total_steps = min(total_steps, tcfg["max_steps"])
-    optimizer, scheduler = build_optimizer(model, ocfg, total_steps)
+    optimizer, scheduler = build_optimizer(model, ocfg, total_steps, link_head)
     model, optimizer, train_loader, dev_loader, scheduler = accelerator.prepare(
         model, optimizer, loaders["train"], loaders["dev"], scheduler
     )
+    if link_head is not None:  # prepared second: its weights are the checkpoints' model_1.safetensors
+        link_head = accelerator.prepare(link_head)
+        link_head.train()
+    trained = [p for m in (model, link_head) if m is not None for p in m.parameters()]
     state = RunState()
     if checkpoint is not None:
         state = resume(accelerator, checkpoint)
@@ -221,10 +228,14 @@ def train(args: argparse.Namespace, stop: StopRequest) -> int:
             tick, finite = time.perf_counter(), True
             for batch in loader:
                 with accelerator.accumulate(model):
-                    loss = model(**batch).loss
+                    links = {k: batch.pop(k) for k in LINK_KEYS if k in batch}
+                    output = model(**batch, output_hidden_states=link_head is not None)
+                    loss = output.loss
+                    if link_head is not None:
+                        loss = loss + tcfg["link_loss_weight"] * link_head(output.hidden_states[-1], **links)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients and ocfg["max_grad_norm"]:
-                        accelerator.clip_grad_norm_(model.parameters(), ocfg["max_grad_norm"])
+                        accelerator.clip_grad_norm_(trained, ocfg["max_grad_norm"])
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad()
