@@ -84,6 +84,17 @@ def tag_units(tagger: Any, units: Iterator[Unit], writer: ResumableWriter, lo: i
             flush()
 
 
+def margin_arg(value: str) -> float:
+    """A probability margin in [0, 1] (``--bf16-recheck``)."""
+    try:
+        margin = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0.0 <= margin <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value!r}")
+    return margin
+
+
 def load_tagger(args: argparse.Namespace, linear_kernel: str, precision: str | None = None) -> Any:
     """The model of ``--model``; a model directory that cannot be used is a one-line refusal."""
     from frontlines.inference.tagger import SpanTagger
@@ -93,6 +104,7 @@ def load_tagger(args: argparse.Namespace, linear_kernel: str, precision: str | N
             args.model, device=args.device, backend=args.backend, num_threads=args.threads,
             max_length=args.max_length, stride=args.stride, onnx_file=args.onnx_file, streams=args.streams,
             linear_kernel=linear_kernel, decoding=args.decoding, precision=precision or args.precision,
+            bf16_recheck=getattr(args, "bf16_recheck", None),
         )
         if args.events:
             tagger.load_linker(args.events)  # a missing or unreadable linker is refused before any tagging
@@ -222,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="torch backend precision: bf16 where the hardware has native bf16 and the run's own "
                         "bf16 check passed (auto), always (refused without native bf16), or fp32")
+    p.add_argument("--bf16-recheck", type=margin_arg, default=None, metavar="MARGIN",
+                   help="in bf16, run a window again in fp32 when some token's two likeliest tags are closer "
+                        "than MARGIN in probability, so that rounding flips no span (default 0.02; 0: never)")
     p.add_argument("--decoding", choices=("viterbi", "argmax"), default="viterbi",
                    help="per-word tags: BIO-constrained Viterbi (default) or plain argmax (for comparison)")
     p.add_argument("--events", nargs="?", const="auto", choices=("auto", "model", "rules"), default=None,

@@ -105,6 +105,7 @@ class SpanTagger:
         batch_size: int | None = None,
         decoding: str = "viterbi",
         precision: str = "auto",
+        bf16_recheck: float | None = None,
     ) -> SpanTagger:
         """Load a run directory (model + tokenizer saved with ``save_pretrained``).
 
@@ -127,7 +128,9 @@ class SpanTagger:
         :func:`inference.kernels.use_fast_linear`), ``precision`` its
         precision (``auto``, ``fp32`` or ``bf16``, see :mod:`inference.precision`;
         bf16 runs the project's BERT natively in bf16, other models under
-        autocast with the default kernels, see :class:`TorchForward`). ``batch_size`` is
+        autocast with the default kernels, see :class:`TorchForward`; ``bf16_recheck``
+        is its fp32 re-check margin, default :data:`inference.torch_forward.RECHECK_MARGIN`,
+        0 for none). ``batch_size`` is
         :meth:`predict`'s default: 8 full windows suit a CPU's caches (on
         the project's CPU, 8 ran 15% faster than 64), a GPU gets 64.
         """
@@ -177,7 +180,7 @@ class SpanTagger:
             from frontlines.inference.precision import choose_precision
 
             chosen, _ = choose_precision(precision, str(torch.device(device)), model_dir)
-            forward = TorchForward(load_torch_model(model_dir, config), device, chosen, linear_kernel)
+            forward = TorchForward(load_torch_model(model_dir, config), device, chosen, linear_kernel, bf16_recheck)
             kernel = forward.linear_kernel
             use_types = False  # BERT-style models default to all-zero token types
             if batch_size is None and torch.device(device).type != "cpu":

@@ -188,8 +188,9 @@ def test_native_bf16_gives_fp32_spans_and_probabilities_within_two_hundredths(sh
     config = json.loads((sharp_bert_dir / "config.json").read_text())
     tokenizer = load_tokenizer(sharp_bert_dir)
     fp32, bf16 = (SpanTagger(tokenizer, TorchForward(load_torch_model(sharp_bert_dir, config), "cpu", precision,
-                                                     kernel), max_length=32, stride=8, use_token_type_ids=False)
-                  for precision in ("fp32", "bf16"))
+                                                     kernel, recheck=0.0), max_length=32, stride=8,
+                             use_token_type_ids=False)
+                  for precision in ("fp32", "bf16"))  # bf16 alone: no fp32 re-check of near ties
     assert bf16.forward.native and not fp32.forward.native
     got, expected = bf16.predict(TEXTS), fp32.predict(TEXTS)
     assert [[(s["start"], s["end"], s["label"]) for s in spans] for spans in got] == [
@@ -199,6 +200,31 @@ def test_native_bf16_gives_fp32_spans_and_probabilities_within_two_hundredths(sh
     real = mask.astype(bool)
     moved = np.abs(bf16.forward(ids, mask, None) - fp32.forward(ids, mask, None))[real]
     assert 1e-4 < moved.max() < 0.02  # bf16 for real, and close
+
+
+def test_bf16_windows_with_a_near_tie_are_run_again_in_fp32(sharp_bert_dir):
+    config = json.loads((sharp_bert_dir / "config.json").read_text())
+    tokenizer = load_tokenizer(sharp_bert_dir)
+    ids, mask = _windows_of(tokenizer, TEXTS)
+
+    def forward(precision: str, recheck: float) -> TorchForward:
+        return TorchForward(load_torch_model(sharp_bert_dir, config), "cpu", precision, "default", recheck=recheck)
+
+    fp32 = forward("fp32", 0.0)(ids, mask, None)
+    plain = forward("bf16", 0.0)
+    bf16 = plain(ids, mask, None)
+    assert plain.rechecked == 0 and plain.windows == len(ids)
+    # the windows that have a real token whose two likeliest tags are within 0.02 of each other
+    top2 = -np.sort(-bf16, axis=-1)[..., :2]
+    margin = np.where(mask.astype(bool), top2[..., 0] - top2[..., 1], 1.0).min(axis=1)
+    ties = margin < 0.02
+    assert 0 < ties.sum() < len(ids)  # some windows, not all: the check is selective here
+    checked = forward("bf16", 0.02)
+    out = checked(ids, mask, None)
+    assert checked.rechecked == ties.sum() and checked.windows == len(ids)
+    assert np.allclose(out[ties], fp32[ties], atol=1e-6)  # fp32 rows where bf16 was unsure
+    assert np.array_equal(out[~ties], bf16[~ties])  # bf16 rows elsewhere
+    assert forward("fp32", 0.02).recheck == 0.0  # only bf16 is re-checked
 
 
 def test_native_bf16_holds_bf16_weights_and_returns_fp32(bert_dir):
@@ -225,13 +251,16 @@ def test_bf16_of_other_models_stays_on_autocast(tokenizer):
     torch.manual_seed(0)
     distil = DistilBertForTokenClassification(DistilBertConfig(
         vocab_size=tokenizer.vocab_size, dim=32, n_layers=1, n_heads=2, hidden_dim=48, num_labels=len(TAGS)))
-    forward = TorchForward(distil, "cpu", "bf16", "auto")
+    forward = TorchForward(distil, "cpu", "bf16", "auto", recheck=0.0)
     assert not forward.native and forward.linear_kernel == "default"
     assert all(p.dtype == torch.float32 for p in distil.parameters())
     seen = []
     distil.classifier.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     out = forward(np.array([[101, 2000, 102]]), np.ones((1, 3), dtype=np.int64), None)
     assert seen == [torch.bfloat16] and out.dtype == np.float32  # autocast's bf16 product, fp32 probabilities
+    seen.clear()
+    TorchForward(distil, "cpu", "bf16", "auto", recheck=1.0)(np.array([[101, 2000, 102]]), np.ones((1, 3), np.int64), None)
+    assert seen == [torch.bfloat16, torch.float32]  # every window re-checked: the same model without autocast
 
 
 def test_the_fp32_path_is_transformers_to_the_bit_beside_a_bf16_one(bert_dir):
