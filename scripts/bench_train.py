@@ -15,9 +15,19 @@ length:
   forward and backward), the opt-in that ``auto`` does not take;
 * ``frontlines-bf16``: the same with ``train.mixed_precision=bf16``, only where
   the CPU has native bf16;
+* ``frontlines-attention-dropout``: the default config with the backbone's own
+  attention dropout (0.1) put back, which the default config turns off
+  (``model_overrides``: on a CPU, SDPA has no fused kernel with dropout, so
+  attention dropout materialises every attention matrix and draws a random
+  number per entry);
 * ``trainer-padded``: ``Trainer`` fed windows padded to ``max_length``, as
-  ``run_ner.py --pad_to_max_length`` does;
-* ``trainer-grouped``: ``Trainer`` with dynamic padding and ``group_by_length``.
+  ``run_ner.py --pad_to_max_length`` does, with the backbone's own config (as
+  ``run_ner.py`` builds it: attention dropout 0.1);
+* ``trainer-grouped``: ``Trainer`` with dynamic padding and ``group_by_length``,
+  the backbone's own config;
+* ``trainer-grouped-same-model``: the same with the default config's
+  ``model_overrides`` (no attention dropout): like for like with ``frontlines``,
+  so the loop's gain shows apart from the recipe's.
 
 It prints the CPU's features, the kernel and precision each frontlines run
 used, the FLOP-bound ceiling (the model's training FLOPs per token, three
@@ -78,7 +88,7 @@ def run_frontlines(args: argparse.Namespace, out: Path, extra: list[str]) -> dic
             "mixed_precision": meta["mixed_precision"]}
 
 
-def run_trainer(args: argparse.Namespace, out: Path, padded: bool) -> dict:
+def run_trainer(args: argparse.Namespace, out: Path, padded: bool, same_model: bool) -> dict:
     import torch
     from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, TrainingArguments
 
@@ -91,6 +101,8 @@ def run_trainer(args: argparse.Namespace, out: Path, padded: bool) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = load_config(ROOT / "configs" / "default.yaml", [f"model={args.model}", f"data.max_length={args.max_length}"])
+    if not same_model:  # what run_ner.py trains: the backbone's config as it ships
+        config["model_overrides"] = {}
     backbone = resolve_backbone(config["model"])
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     train_set = build_dataset(
@@ -143,8 +155,10 @@ FRONTLINES = {
     "frontlines-default-kernels": ["train.linear_kernel=default"],
     "frontlines-onednn": ["train.linear_kernel=onednn"],
     "frontlines-bf16": ["train.mixed_precision=bf16"],
+    "frontlines-attention-dropout": ["model_overrides.attention_probs_dropout_prob=0.1"],
 }
-VARIANTS = (*FRONTLINES, "trainer-padded", "trainer-grouped")
+TRAINERS = {"trainer-padded": (True, False), "trainer-grouped": (False, False), "trainer-grouped-same-model": (False, True)}
+VARIANTS = (*FRONTLINES, *TRAINERS)
 
 
 def print_ceiling(args: argparse.Namespace, results: dict[str, dict]) -> None:
@@ -186,7 +200,8 @@ def main() -> int:
             if args.variant in FRONTLINES:
                 result = run_frontlines(args, Path(tmp), FRONTLINES[args.variant])
             else:
-                result = run_trainer(args, Path(tmp), padded=args.variant == "trainer-padded")
+                padded, same_model = TRAINERS[args.variant]
+                result = run_trainer(args, Path(tmp), padded=padded, same_model=same_model)
         result["peak_memory_mb"] = peak_memory_mb()
         args.result.write_text(json.dumps(result))
         return 0
