@@ -28,7 +28,15 @@ from torch import nn
 
 from frontlines.inference.fileio import atomic_write_text
 from frontlines.inference.labels import STATUSES
-from frontlines.inference.linker import LINKER_DIR, ROLE_CLASSES, EventLinker, Pairs, build_pairs, n_hand_features
+from frontlines.inference.linker import (
+    LINKER_DIR,
+    ROLE_CLASSES,
+    EventLinker,
+    Pairs,
+    build_pairs,
+    decode_pairs,
+    n_hand_features,
+)
 from frontlines.inference.spans import Event, Example
 from frontlines.training.event_scoring import score_events
 
@@ -64,13 +72,6 @@ def _numpy_weights(role: nn.Module, status: nn.Module) -> dict[str, np.ndarray]:
     out = {f"role.{k}": v.detach().cpu().numpy().copy() for k, v in role.state_dict().items()}
     out.update({f"status.{k}": v.detach().cpu().numpy().copy() for k, v in status.state_dict().items()})
     return out
-
-
-def link_all(linker: EventLinker, pairs: Sequence[list[Pairs]]) -> list[list[Event]]:
-    """Decode prebuilt pairs with a linker (the inference path, so dev scores are the served ones)."""
-    from frontlines.inference.linker import decode_pairs
-
-    return [[decode_pairs(p, *linker.score_pairs(p), linker.threshold)[0] for p in article] for article in pairs]
 
 
 def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +132,13 @@ def fit(train: Sequence[tuple[list[Pairs], list[Event]]], dev: Sequence[tuple[li
         # "place_list" starts off (over any probability): it is kept only if dev says lists help
         cuts = {**dict.fromkeys(("taker", "loser", "place", "extent"), 0.5), "place_top": 0.5, "place_list": 1.01}
 
-        def dev_score(c: dict[str, float], weights: dict[str, np.ndarray] = weights) -> tuple[float, dict]:
-            pred = {str(i): ev for i, ev in enumerate(link_all(EventLinker(weights, {"threshold": c}), dev_pairs))}
+        # the pairs' distributions do not depend on the cuts: score them once per epoch, decode per trial
+        linker = EventLinker(weights, {})
+        scored = [[(p, *linker.score_pairs(p)) for p in article] for article in dev_pairs]
+
+        def dev_score(c: dict[str, float], scored: list = scored) -> tuple[float, dict]:
+            pred = {str(i): [decode_pairs(p, role_p, status_p, c)[0] for p, role_p, status_p in article]
+                    for i, article in enumerate(scored)}
             scores, _ = score_events(dev_gold, pred)
             roles = np.mean([scores[r]["f1"] for r in ("taker", "loser", "place")])
             return scores["record"]["f1"] + 0.25 * float(roles), scores
