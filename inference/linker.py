@@ -102,14 +102,16 @@ def _hand(text: str, trig: Span, cand: Span, sent_gap: int, between_same: int, n
     return np.asarray(f, dtype=np.float32)
 
 
-def _rule_role(rule: Event, cand: Span) -> int:
-    if cand == rule.taker:
-        return 1
-    if cand == rule.loser:
-        return 2
-    if cand in rule.places:
-        return 3
-    return 4 if cand == rule.extent else 0
+def role_class(event: Event, cand: Span) -> int:
+    """The index in :data:`ROLE_CLASSES` of the role ``cand`` fills in ``event`` (0: none). One home for the
+    rule feature, the linker's gold labels and the training loss's targets."""
+    if cand == event.taker:
+        return ROLE_CLASSES.index("taker")
+    if cand == event.loser:
+        return ROLE_CLASSES.index("loser")
+    if cand in event.places:
+        return ROLE_CLASSES.index("place")
+    return ROLE_CLASSES.index("extent") if cand == event.extent else 0
 
 
 def _status_cues(rule: Event) -> np.ndarray:
@@ -169,7 +171,7 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
             lo, hi = (trig.end, cand.start) if cand.start >= trig.end else (cand.end, trig.start)
             n_between = sum(1 for s in same if s.start >= lo and s.end <= hi)
             hand = _hand(text, trig, cand, t_sent - sent_of[cand], n_between, n_between == 0,
-                         _rule_role(rule, cand), direction)
+                         role_class(rule, cand), direction)
             rows.append(np.concatenate([vec[trig], vec[cand], vec[trig] * vec[cand], between(trig, cand), hand]))
             m = np.zeros(len(ROLE_CLASSES), dtype=bool)
             m[list(ALLOWED[cand.label])] = True

@@ -27,7 +27,7 @@ from torch import nn
 
 from frontlines.inference.events import sentence_of, sentences
 from frontlines.inference.labels import STATUSES, TRIGGER_LABEL
-from frontlines.inference.linker import ALLOWED, CONTEXT_SENTENCES, ROLE_CLASSES
+from frontlines.inference.linker import ALLOWED, CONTEXT_SENTENCES, ROLE_CLASSES, role_class
 from frontlines.inference.spans import Example, Span
 
 CANDIDATE_LABELS = tuple(ALLOWED)  # ACTOR, LOCATION, PERCENT: a pair's label index
@@ -47,16 +47,6 @@ def _token_range(span: Span, offsets: Sequence[Sequence[int]], sequence_ids: Seq
     if not inside or offsets[inside[0]][0] != span.start or offsets[inside[-1]][1] != span.end:
         return None
     return inside[0], inside[-1] + 1
-
-
-def _role(event: Any, cand: Span) -> int:
-    if cand == event.taker:
-        return ROLE_CLASSES.index("taker")
-    if cand == event.loser:
-        return ROLE_CLASSES.index("loser")
-    if cand in event.places:
-        return ROLE_CLASSES.index("place")
-    return ROLE_CLASSES.index("extent") if cand == event.extent else 0
 
 
 def window_links(example: Example, offsets: Sequence[Sequence[int]],
@@ -80,7 +70,7 @@ def window_links(example: Example, offsets: Sequence[Sequence[int]],
         for cand in cands:
             if 0 <= t_sent - sentence_of(bounds, cand.start) <= CONTEXT_SENTENCES:
                 c_lo, c_hi = ranges[cand]
-                pairs.append([t_lo, t_hi, c_lo, c_hi, CANDIDATE_LABELS.index(cand.label), _role(event, cand)])
+                pairs.append([t_lo, t_hi, c_lo, c_hi, CANDIDATE_LABELS.index(cand.label), role_class(event, cand)])
     return {"link_pairs": pairs, "link_triggers": triggers}
 
 
@@ -94,21 +84,20 @@ def collate_links(features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]
     """Batch tensors of the windows' link rows, each row prefixed with its window's index in the batch."""
     out = {}
     for key, width in (("link_pairs", 6), ("link_triggers", 3)):
-        rows = [[b, *row] for b, f in enumerate(features) for row in f.pop(key)]
+        rows = [[b, *row] for b, f in enumerate(features) for row in f[key]]
         out[key] = torch.tensor(rows, dtype=torch.long).reshape(-1, width + 1)
     return out
 
 
 class LinkCollator:
-    """The token-classification collator plus the link rows (popped first: the tokenizer cannot pad them)."""
+    """The token-classification collator plus the link rows (kept from the tokenizer, which cannot pad them)."""
 
     def __init__(self, base: Any) -> None:
         self.base = base
 
     def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        features = [dict(f) for f in features]
         links = collate_links(features) if LINK_KEYS[0] in features[0] else {}
-        return {**self.base(features), **links}
+        return {**self.base([{k: v for k, v in f.items() if k not in LINK_KEYS} for f in features]), **links}
 
 
 class LinkHead(nn.Module):

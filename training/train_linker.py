@@ -36,6 +36,7 @@ from frontlines.inference.linker import (
     build_pairs,
     decode_pairs,
     n_hand_features,
+    role_class,
 )
 from frontlines.inference.spans import Event, Example
 from frontlines.training.event_scoring import score_events
@@ -45,17 +46,7 @@ THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 def pair_labels(pairs: Pairs, gold: Event) -> np.ndarray:
     """The gold role class of each candidate of one trigger."""
-    labels = np.zeros(len(pairs.candidates), dtype=np.int64)
-    for i, cand in enumerate(pairs.candidates):
-        if cand == gold.taker:
-            labels[i] = ROLE_CLASSES.index("taker")
-        elif cand == gold.loser:
-            labels[i] = ROLE_CLASSES.index("loser")
-        elif cand in gold.places:
-            labels[i] = ROLE_CLASSES.index("place")
-        elif cand == gold.extent:
-            labels[i] = ROLE_CLASSES.index("extent")
-    return labels
+    return np.asarray([role_class(gold, cand) for cand in pairs.candidates], dtype=np.int64)
 
 
 def featurize(examples: Sequence[Example], states: Sequence[np.ndarray],
