@@ -183,6 +183,42 @@ def _centrality(sequence_ids: Sequence[int | None]) -> np.ndarray:
     return cent
 
 
+def _owners(alignments: Sequence[tuple[WindowAlignment, np.ndarray]], n_words: int) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray]:
+    """Per word: ``(centrality, window, token)`` of its first sub-token in the window where it sits most centrally.
+
+    ``alignments`` pairs each window's :class:`WindowAlignment` with its
+    :func:`_centrality`; the earliest window wins a tie. -1 for a word no
+    window saw.
+    """
+    best = np.full(n_words, -1, dtype=np.int64)
+    window = np.full(n_words, -1, dtype=np.int64)
+    token = np.full(n_words, -1, dtype=np.int64)
+    for w, (al, cent) in enumerate(alignments):
+        idx = np.nonzero(al.first)[0]
+        word = al.word[idx]
+        better = cent[idx] > best[word]
+        idx, word = idx[better], word[better]
+        best[word], window[word], token[word] = cent[idx], w, idx
+    return best, window, token
+
+
+def read_tokens(windows: Iterable[tuple[np.ndarray, Sequence[int | None]]], words: Words) -> list[np.ndarray]:
+    """Per window ``(offsets, sequence_ids)``, a mask of the tokens whose rows :func:`best_rows` reads.
+
+    Those are each word's first sub-token in the window where it sits most
+    centrally: no other row reaches the spans, which is where bf16
+    prediction's fp32 re-check (:class:`inference.torch_forward.TorchForward`)
+    looks for near ties.
+    """
+    alignments = [(align_window(o, s, words), _centrality(s)) for o, s in windows]
+    _, window, token = _owners(alignments, len(words))
+    masks = [np.zeros(len(al.word), dtype=bool) for al, _ in alignments]
+    for w, t in zip(window[window >= 0].tolist(), token[window >= 0].tolist(), strict=True):
+        masks[w][t] = True
+    return masks
+
+
 def best_rows(
     windows: Iterable[tuple[np.ndarray, Sequence[int | None], np.ndarray]], words: Words
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int, int]]]:
@@ -195,31 +231,25 @@ def best_rows(
     touches, ``continues`` lists ``(first word, last word, word whose row it
     is)`` for tokens that swallow several words. Words no window saw get zeros.
     """
+    windows = [(o, s, np.asarray(r)) for o, s, r in windows]
     n = len(words)
-    out: np.ndarray | None = None
-    best = np.full(n, -1, dtype=np.int64)
+    if not windows:
+        return np.zeros((n, 0), dtype=np.float32), np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=bool), []
+    first_rows = windows[0][2]
+    out = np.zeros((n, first_rows.shape[-1]), dtype=np.float64 if first_rows.dtype == np.float64 else np.float32)
     has_token = np.zeros(n, dtype=bool)
     continues: list[tuple[int, int, int]] = []
-    for offsets, sequence_ids, rows in windows:
-        rows = np.asarray(rows)
-        if out is None:
-            out = np.zeros((n, rows.shape[-1]), dtype=np.float64 if rows.dtype == np.float64 else np.float32)
-        if n == 0:
-            break
-        al = align_window(offsets, sequence_ids, words)
-        cent = _centrality(sequence_ids)
-        idx = np.nonzero(al.first)[0]
-        w = al.word[idx]
+    if n == 0:
+        return out, np.full(0, -1, dtype=np.int64), has_token, continues
+    alignments = [(align_window(o, s, words), _centrality(s)) for o, s, _ in windows]
+    best, window, token = _owners(alignments, n)
+    for w, ((al, _), (_, _, rows)) in enumerate(zip(alignments, windows, strict=True)):
         has_token[al.word[al.word >= 0]] = True
-        better = cent[idx] > best[w]
-        idx, w = idx[better], w[better]
-        best[w] = cent[idx]
-        out[w] = rows[idx]
+        mine = window == w
+        out[mine] = rows[token[mine]]
         for i in np.nonzero(al.first & (al.last_word > al.word))[0]:
-            if best[al.word[i]] == cent[i]:
+            if window[al.word[i]] == w:
                 continues.append((int(al.word[i]), int(al.last_word[i]), int(al.word[i])))
-    if out is None:
-        out = np.zeros((n, 0), dtype=np.float32)
     return out, best, has_token, continues
 
 

@@ -235,8 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch backend precision: bf16 where the hardware has native bf16 and the run's own "
                         "bf16 check passed (auto), always (refused without native bf16), or fp32")
     p.add_argument("--bf16-recheck", type=margin_arg, default=None, metavar="MARGIN",
-                   help="in bf16, run a window again in fp32 when some token's two likeliest tags are closer "
-                        "than MARGIN in probability, so that rounding flips no span (default 0.02; 0: never)")
+                   help="in bf16, run a window again in fp32 when a token whose tags decoding reads has its two "
+                        "likeliest tags closer than MARGIN in probability, so that rounding flips no span "
+                        "(default 0.025; 0: never)")
     p.add_argument("--decoding", choices=("viterbi", "argmax"), default="viterbi",
                    help="per-word tags: BIO-constrained Viterbi (default) or plain argmax (for comparison)")
     p.add_argument("--events", nargs="?", const="auto", choices=("auto", "model", "rules"), default=None,

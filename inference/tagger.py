@@ -25,7 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from frontlines.inference.alignment import Words, check_tokenizer, decode_text, encode_texts, word_states
+from frontlines.inference.alignment import (
+    Words,
+    check_tokenizer,
+    decode_text,
+    encode_texts,
+    read_tokens,
+    word_states,
+)
 from frontlines.inference.decoding import DECODINGS
 from frontlines.inference.labels import ID2TAG
 from frontlines.inference.model_dir import (
@@ -299,20 +306,32 @@ class SpanTagger:
             tuple[int, str, list[tuple[Any, float]], np.ndarray | None]]:
         enc = encode_texts(self.tokenizer, texts, self.max_length, self.stride)
         ids: list[list[int]] = enc["input_ids"]
-        rows = self._run_windows(ids, batch_size)
         per_text: list[list[int]] = [[] for _ in texts]
         for w, sample in enumerate(enc["overflow_to_sample_mapping"]):
             per_text[sample].append(w)
+        all_words = [Words.of(text) for text in texts]
+        read: list[np.ndarray] | None = None
+        if getattr(self.forward, "recheck", 0) > 0:  # bf16's fp32 re-check looks only at the rows decoding reads
+            read = [np.empty(0, dtype=bool)] * len(ids)
+            for t, words in enumerate(all_words):
+                masks = read_tokens(((enc["offset_mapping"][w], enc.sequence_ids(w)) for w in per_text[t]), words)
+                for w, mask in zip(per_text[t], masks, strict=True):
+                    read[w] = mask
+        rows = self._run_windows(ids, batch_size, read)
         n_tags = len(ID2TAG)
         for t, (index, text) in enumerate(zip(indices, texts, strict=True)):
-            words = Words.of(text)
+            words = all_words[t]
             windows = [(enc["offset_mapping"][w], enc.sequence_ids(w), rows[w]) for w in per_text[t]]
             decoded = decode_text(text, ((o, q, r[:, :n_tags]) for o, q, r in windows), words, self.decoding)
             word_vecs = word_states(text, ((o, q, r[:, n_tags:]) for o, q, r in windows), words) if states else None
             yield index, text, decoded, word_vecs
 
-    def _run_windows(self, ids: list[list[int]], batch_size: int) -> list[np.ndarray]:
+    def _run_windows(self, ids: list[list[int]], batch_size: int,
+                     read: list[np.ndarray] | None = None) -> list[np.ndarray]:
         """Probabilities ``(n_tokens, n_tags)`` of every window, in batches of similar length.
+
+        ``read`` (per window, the tokens whose rows decoding reads) goes to the
+        forward pass where given, for bf16's re-check.
 
         A batch holds up to ``batch_size * max_length`` tokens (padding
         included): ``batch_size`` full windows, or more short ones, so that
@@ -336,7 +355,13 @@ class SpanTagger:
             for row, w in enumerate(batch):
                 input_ids[row, : lengths[w]] = ids[w]
                 mask[row, : lengths[w]] = 1
-            return self.forward(input_ids, mask, np.zeros_like(input_ids) if self.use_token_type_ids else None)
+            token_types = np.zeros_like(input_ids) if self.use_token_type_ids else None
+            if read is None:
+                return self.forward(input_ids, mask, token_types)
+            reads = np.zeros(input_ids.shape, dtype=bool)
+            for row, w in enumerate(batch):
+                reads[row, : lengths[w]] = read[w]
+            return self.forward(input_ids, mask, token_types, read=reads)
 
         probs: list[np.ndarray] = [np.empty((0, len(ID2TAG)), dtype=np.float32)] * len(ids)  # rows: tags (+ states)
         if self.streams > 1 and len(batches) > 1:

@@ -7,7 +7,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from frontlines.inference.alignment import Words, align_window, decode_text, encode_examples, encode_texts, round_trip
+from frontlines.inference.alignment import (
+    Words,
+    align_window,
+    decode_text,
+    encode_examples,
+    encode_texts,
+    read_tokens,
+    round_trip,
+)
 from frontlines.inference.labels import IGNORE_INDEX, LABELS, TAG2ID
 from frontlines.inference.spans import Example, Span, word_offsets
 from frontlines.training.corpus import load_corpus
@@ -145,3 +153,15 @@ def test_windows_cover_long_texts_and_crlf(tokenizer, example):
     n_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
     covered = sum(len(f["input_ids"]) - 2 for f in features) - 4 * (len(features) - 1)
     assert covered == n_tokens
+
+
+def test_read_tokens_marks_each_words_first_sub_token_in_its_most_central_window():
+    # "aa bb cc dd"; window A is [CLS] aa b ##b cc [SEP], window B [CLS] bb cc dd [SEP]
+    words = Words.of("aa bb cc dd")
+    a = (np.array([[0, 0], [0, 2], [3, 4], [4, 5], [6, 8], [0, 0]]), [None, 0, 0, 0, 0, None])
+    b = (np.array([[0, 0], [3, 5], [6, 8], [9, 11], [0, 0]]), [None, 0, 0, 0, None])
+    # centrality A: aa 0, b 1, ##b 1, cc 0; B: bb 0, cc 1, dd 0. aa and bb are read in A (bb: 1 > 0),
+    # cc and dd in B (cc: 1 > 0); ##b opens no word, the special tokens none
+    read = read_tokens([a, b], words)
+    assert [m.tolist() for m in read] == [[False, True, True, False, False, False], [False, False, True, True, False]]
+    assert read_tokens([], words) == []

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from transformers import BertConfig, BertForTokenClassification
 
 from frontlines.inference import SpanTagger
+from frontlines.inference.alignment import Words, encode_texts, read_tokens
 from frontlines.inference.cli import main
 from frontlines.inference.labels import ID2TAG, LABELS, TAG2ID, TAGS
 from frontlines.inference.spans import word_offsets
@@ -115,6 +116,33 @@ def test_spans_have_exact_offsets_text_and_scores(keyword_tagger):
     argmax = SpanTagger(keyword_tagger.tokenizer, keyword_tagger.forward, max_length=32, stride=8, decoding="argmax")
     assert [s["text"] for s in argmax.predict([text])[0]][2:4] == ["kamal", "pasha"]
     assert keyword_tagger.predict([]) == [] and keyword_tagger.predict(["", " \r\n\t "]) == [[], []]
+
+
+def test_a_re_checking_forward_is_told_which_tokens_decoding_reads(keyword_tagger):
+    seen = []
+
+    class Recording:  # a forward with a bf16 re-check: it gets ``read``
+        recheck = 0.02
+
+        def __call__(self, ids, mask, token_types, read=None):
+            seen.append((ids, mask, read))
+            return keyword_tagger.forward(ids, mask, token_types)
+
+    text = ("Taliban fighters took Kamal Pasha on Monday, then the road north of kamal-pasha fell; "
+            "Kamalabad did not, said a resident who had fled to Aleppo with her two sons and their goats.")
+    tokenizer = keyword_tagger.tokenizer
+    checked = SpanTagger(tokenizer, Recording(), max_length=32, stride=8)
+    plain = SpanTagger(tokenizer, keyword_tagger.forward, max_length=32, stride=8)
+    assert checked.predict([text]) == plain.predict([text])
+    enc = encode_texts(tokenizer, [text], 32, 8)
+    windows = range(len(enc["input_ids"]))
+    assert len(windows) >= 2  # overlapping windows: a word is read in one of them
+    expected = read_tokens(((enc["offset_mapping"][w], enc.sequence_ids(w)) for w in windows), Words.of(text))
+    got = {tuple(ids[r][mask[r] == 1]): read[r][mask[r] == 1] for ids, mask, read in seen for r in range(len(ids))}
+    assert len(got) == len(windows)
+    for w in windows:
+        assert got[tuple(enc["input_ids"][w])].tolist() == expected[w].tolist()
+    assert sum(int(m.sum()) for m in expected) == len(Words.of(text))  # every word read once
 
 
 def test_entity_twenty_thousand_characters_in_is_found(keyword_dir):

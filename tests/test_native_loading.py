@@ -225,6 +225,30 @@ def test_bf16_windows_with_a_near_tie_are_run_again_in_fp32(sharp_bert_dir):
     assert np.allclose(out[ties], fp32[ties], atol=1e-6)  # fp32 rows where bf16 was unsure
     assert np.array_equal(out[~ties], bf16[~ties])  # bf16 rows elsewhere
     assert forward("fp32", 0.02).recheck == 0.0  # only bf16 is re-checked
+    # with ``read`` only the tokens it marks count: without the tied ones nothing runs again,
+    # and one tied token marked re-runs exactly its window
+    tied = np.where(mask.astype(bool), top2[..., 0] - top2[..., 1], 1.0) < 0.02
+    read = mask.astype(bool) & ~tied
+    unread = forward("bf16", 0.02)
+    assert np.array_equal(unread(ids, mask, None, read=read), bf16) and unread.rechecked == 0
+    window, token = (int(i[0]) for i in np.nonzero(tied))
+    read[window, token] = True
+    one = forward("bf16", 0.02)
+    out = one(ids, mask, None, read=read)
+    assert one.rechecked == 1 and np.allclose(out[window], fp32[window], atol=1e-6)
+    assert np.array_equal(np.delete(out, window, 0), np.delete(bf16, window, 0))
+
+
+def test_the_bf16_re_check_runs_fp32_with_the_fp32_paths_kernel(bert_dir):
+    from frontlines.inference.kernels import onednn_works
+
+    config = json.loads((bert_dir / "config.json").read_text())
+    checked = TorchForward(load_torch_model(bert_dir, config), "cpu", "bf16", "onednn", recheck=0.02)
+    linears = [m for m in checked.fp32_model.modules() if isinstance(m, torch.nn.Linear)]
+    fast = {type(m).__name__ for m in linears}
+    plain = TorchForward(load_torch_model(bert_dir, config), "cpu", "fp32", "onednn")
+    assert fast == {type(m).__name__ for m in plain.model.modules() if isinstance(m, torch.nn.Linear)}
+    assert (fast != {"Linear"}) == onednn_works()  # oneDNN's products where this torch has them, as fp32 uses
 
 
 def test_native_bf16_holds_bf16_weights_and_returns_fp32(bert_dir):
