@@ -44,6 +44,7 @@ def test_non_finite_number_in_a_file_is_refused(tmp_path):
         ("optim.adam_eps=0", "'optim.adam_eps' must be > 0"),
         ("model_overrides=3", "'model_overrides' must be dict"),
         ("model_overrides={1: 2}", "'model_overrides' must map names to values"),
+        ("train.link_loss_roles=3", "'train.link_loss_roles' must be bool, got 3"),
     ],
 )
 def test_out_of_range_values_are_refused(override, message):

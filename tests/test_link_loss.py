@@ -27,6 +27,20 @@ def test_window_links_give_token_ranges_labels_and_roles():
     assert links["link_triggers"] == [[3, 4, STATUSES.index("claimed")]]
 
 
+def test_status_only_links_keep_the_triggers_and_drop_the_pairs():
+    # train.link_loss_roles: false
+    assert window_links(EXAMPLE, OFFSETS, SEQ, roles=False) == {
+        "link_pairs": [], "link_triggers": [[3, 4, STATUSES.index("claimed")]]}
+
+
+def test_status_only_head_loss_is_the_status_term_alone():
+    head = LinkHead(hidden_size=4, inner=8)
+    torch.nn.init.zeros_(head.status[-1].weight)
+    torch.nn.init.zeros_(head.status[-1].bias)
+    loss = head(torch.randn(1, 8, 4), torch.zeros(0, 7, dtype=torch.long), torch.tensor([[0, 3, 4, 0]]))
+    assert loss.item() == pytest.approx(math.log(5), rel=1e-6)  # uniform over the 5 statuses
+
+
 def test_a_window_that_cuts_a_span_leaves_it_out():
     # the window starts at "kamal": Albu Kamal is cut, the trigger and Daesh are outside it
     assert window_links(EXAMPLE, [(0, 0), (18, 23), (23, 24), (0, 0)], [None, 0, 0, None]) == {
@@ -86,3 +100,12 @@ def test_head_gradient_reaches_only_the_linked_tokens():
     touched = (states.grad.abs().sum(-1) > 0).nonzero().tolist()
     assert touched == [[1, 3], [1, 4], [1, 5]]
     assert head(states, torch.zeros(0, 7, dtype=torch.long), torch.zeros(0, 4, dtype=torch.long)).item() == 0.0
+
+
+def test_a_status_only_dataset_carries_statuses_and_no_pairs(tokenizer):
+    from frontlines.training.data import build_dataset
+
+    both = build_dataset(tokenizer, [EXAMPLE], 32, 8, links=True)
+    status = build_dataset(tokenizer, [EXAMPLE], 32, 8, links=True, link_roles=False)
+    assert both["link_pairs"][0] and status["link_pairs"] == [[]]
+    assert status["link_triggers"] == both["link_triggers"] != [[]]

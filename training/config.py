@@ -65,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
         # Weight of the event-linking loss added to the tagger's (training/link_loss.py), so the encoder's
         # states carry who took which place for the linker stage; 0 = tags only.
         "link_loss_weight": 0.0,
+        # With the linking loss: score the (trigger, candidate, role) pairs too (true), or only each
+        # trigger's status (false: what the report asserts, claims, denies or plans).
+        "link_loss_roles": True,
     },
     "events": {
         # Train the event linker (training/train_linker.py) after the tagger, when the corpus has event links.

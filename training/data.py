@@ -26,13 +26,13 @@ MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids", "labels", *LINK_K
 
 def build_dataset(
     tokenizer: Any, examples: Sequence[Example], max_length: int, stride: int, label_all_tokens: bool = False,
-    links: bool = False,
+    links: bool = False, link_roles: bool = True,
 ) -> Dataset:
     """One row per window: model inputs, ``length``, the decoding fields and, with ``links``, the
-    event-link targets of :mod:`training.link_loss`."""
+    event-link targets of :mod:`training.link_loss` (``link_roles``: the role pairs too, not only statuses)."""
     features = encode_examples(tokenizer, examples, max_length, stride, label_all_tokens)
     if links:
-        add_link_targets(features, examples)
+        add_link_targets(features, examples, link_roles)
     for f in features:
         f["length"] = len(f["input_ids"])
         f["sequence_ids"] = [-1 if s is None else s for s in f["sequence_ids"]]
@@ -126,7 +126,7 @@ def build_loaders(
     links = trains_links(config, splits["train"])
     data = {
         s: build_dataset(tokenizer, exs, dcfg["max_length"], dcfg["stride"], dcfg["label_all_tokens"],
-                         links=links and s == "train")
+                         links=links and s == "train", link_roles=tcfg["link_loss_roles"])
         for s, exs in splits.items()
     }
     if train_weights is not None:

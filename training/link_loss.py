@@ -50,9 +50,9 @@ def _token_range(span: Span, offsets: Sequence[Sequence[int]], sequence_ids: Seq
 
 
 def window_links(example: Example, offsets: Sequence[Sequence[int]],
-                 sequence_ids: Sequence[int | None]) -> dict[str, list[list[int]]]:
-    """The window's link targets: ``link_pairs`` rows ``[t_lo, t_hi, c_lo, c_hi, label, role]`` and
-    ``link_triggers`` rows ``[t_lo, t_hi, status]`` (token ranges of this window)."""
+                 sequence_ids: Sequence[int | None], roles: bool = True) -> dict[str, list[list[int]]]:
+    """The window's link targets: ``link_pairs`` rows ``[t_lo, t_hi, c_lo, c_hi, label, role]`` (none
+    without ``roles``) and ``link_triggers`` rows ``[t_lo, t_hi, status]`` (token ranges of this window)."""
     pairs: list[list[int]] = []
     triggers: list[list[int]] = []
     if not example.events:
@@ -66,6 +66,8 @@ def window_links(example: Example, offsets: Sequence[Sequence[int]],
             continue
         t_lo, t_hi = ranges[trig]
         triggers.append([t_lo, t_hi, STATUSES.index(event.status)])
+        if not roles:
+            continue
         t_sent = sentence_of(bounds, trig.start)
         for cand in cands:
             if 0 <= t_sent - sentence_of(bounds, cand.start) <= CONTEXT_SENTENCES:
@@ -74,10 +76,11 @@ def window_links(example: Example, offsets: Sequence[Sequence[int]],
     return {"link_pairs": pairs, "link_triggers": triggers}
 
 
-def add_link_targets(features: list[dict[str, Any]], examples: Sequence[Example]) -> None:
-    """Give every window of :func:`inference.alignment.encode_examples` its :data:`LINK_KEYS` (in place)."""
+def add_link_targets(features: list[dict[str, Any]], examples: Sequence[Example], roles: bool = True) -> None:
+    """Give every window of :func:`inference.alignment.encode_examples` its :data:`LINK_KEYS` (in place);
+    without ``roles`` (``train.link_loss_roles: false``) only the triggers' statuses."""
     for f in features:
-        f.update(window_links(examples[f["example_index"]], f["offset_mapping"], f["sequence_ids"]))
+        f.update(window_links(examples[f["example_index"]], f["offset_mapping"], f["sequence_ids"], roles))
 
 
 def collate_links(features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
