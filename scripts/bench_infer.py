@@ -34,10 +34,13 @@ counted), so every rate is comparable. Without ``--model`` a model is built
 from the embedded MiniLM with a randomly initialised classification head:
 its spans mean nothing, but its speed is that of a trained model. The host's
 speed drifts, so ``--rounds`` repeats every measurement in turn and keeps the
-fastest.
+fastest. ``--linear-kernel default`` (with ``--precision fp32``) takes
+oneDNN's products (and bf16) away from SpanTagger and from the whole-process
+runs: what a CPU where oneDNN is no faster than MKL would see.
 
     .venv/bin/python scripts/bench_infer.py --n-articles 300 --process-articles 10,150,1000
     .venv/bin/python scripts/bench_infer.py --model runs/default --startup --rounds 3
+    .venv/bin/python scripts/bench_infer.py --model runs/default --linear-kernel default --precision fp32  # no oneDNN
 """
 
 from __future__ import annotations
@@ -124,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="repeat every measurement, keep the fastest")
     parser.add_argument("--skip-onnx", action="store_true", help="no int8 ONNX measurements")
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument("--linear-kernel", choices=("auto", "onednn", "default"), default="auto",
+                        help="SpanTagger's CPU products, in process and whole process (default: auto, as predict); "
+                             "'default' takes oneDNN away, as on a CPU where it is no faster than MKL")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="the whole-process runs' --precision (default: auto, as predict)")
     parser.add_argument("--startup", action="store_true",
                         help="only the one-article whole-process figures (start-up), torch and int8 ONNX")
     args = parser.parse_args(argv)
@@ -205,7 +213,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
     all_texts, texts = texts, texts[: args.n_articles]
 
     tagger = SpanTagger.from_pretrained(model_dir, num_threads=args.threads, max_length=args.max_length,
-                                        stride=args.stride, batch_size=args.batch_size, precision="fp32")
+                                        stride=args.stride, batch_size=args.batch_size, precision="fp32",
+                                        linear_kernel=args.linear_kernel)
     tokenizer = tagger.tokenizer
     fast_kernels = tagger.linear_kernel != "default"
     bf16 = native_bf16("cpu")
@@ -218,7 +227,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
           f"{args.max_length} with stride {args.stride} feed the model {window_tokens} tokens "
           f"({window_tokens / n_tokens:.2f}x); torch threads {torch.get_num_threads()}; SpanTagger: "
           f"{tagger.streams} stream(s), batches of {tagger.batch_size} windows, {tagger.linear_kernel} linear "
-          f"kernels, precision {tagger.precision} (auto)", flush=True)
+          f"kernels ({args.linear_kernel}), precision {tagger.precision}; whole process: --precision "
+          f"{args.precision} --linear-kernel {args.linear_kernel}", flush=True)
     peak = peaks()
     flops = forward_flops_per_token(tagger.forward.model.config, window_tokens / len(windows)) * window_tokens / n_tokens
     print(f"{describe_peaks(peak, bf16)}; the model does {flops / 1e6:.1f} MFLOP of products per article token "
@@ -251,6 +261,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
                str(process_inputs[count]), "--output", str(tmp / f"out-{backend}.jsonl"), "--max-length",
                str(args.max_length), "--stride", str(args.stride), "--backend", backend, "--no-progress",
                "--overwrite", *extra]
+        if backend == "torch":
+            cmd += ["--precision", args.precision, "--linear-kernel", args.linear_kernel]
         cmd += ["--threads", str(args.threads)] if args.threads else []
         cmd += ["--batch-size", str(args.batch_size)] if args.batch_size else []
         return lambda: subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
@@ -269,7 +281,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         runs[CEILING_FAST] = lambda: timed(ceiling(tagger.forward.model))
     if bf16:
         tagger_bf16 = SpanTagger.from_pretrained(model_dir, num_threads=args.threads, max_length=args.max_length,
-                                                 stride=args.stride, batch_size=args.batch_size, precision="bf16")
+                                                 stride=args.stride, batch_size=args.batch_size, precision="bf16",
+                                                 linear_kernel=args.linear_kernel)
         tagger_bf16.predict(texts[:2])
         runs["SpanTagger torch bf16"] = lambda: timed(lambda: tagger_bf16.predict(texts))
     if not args.skip_onnx:
@@ -350,6 +363,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
             "articles": len(texts), "tokens": n_tokens, "window_tokens": window_tokens,
             "max_length": args.max_length, "stride": args.stride, "threads": torch.get_num_threads(),
             "cpu": cpu_line(), "linear_kernel": tagger.linear_kernel, "precision": tagger.precision,
+            "asked": {"linear_kernel": args.linear_kernel, "process_precision": args.precision},
             "matmul_gflops": peak, "flops_per_article_token": flops, "of_flop_ceiling": of_peak,
             "seconds": best, "tokens_per_s": rate, "ratios": ratios, "startup_seconds": startup_figures,
         }, indent=2))
