@@ -43,6 +43,9 @@ CONTEXT_SENTENCES = 2
 FAR_ACTORS, FAR_PLACES = 3, 2
 #: Words before and after the trigger whose mean state the status classifier reads ("denied that", "vowed to").
 STATUS_LEFT, STATUS_RIGHT = 6, 4
+#: The opening words whose mean state the status classifier reads beside the whole article's (``document``):
+#: a party's own communiqué or press release makes every change in it claimed (GUIDELINES, "claimed").
+STATUS_LEAD = 40
 LINKER_DIR = "linker"
 
 
@@ -134,8 +137,15 @@ def _cue_flags(text: str, trig: Span, sentence: tuple[int, int], spans: Sequence
 
 
 def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
-                words: Sequence[tuple[int, int]]) -> list[Pairs]:
-    """The candidate pairs of every trigger of one article, with features."""
+                words: Sequence[tuple[int, int]], document: bool = False) -> list[Pairs]:
+    """The candidate pairs of every trigger of one article, with features.
+
+    ``document`` (linkers trained since 2026-12-02, ``status_document`` in
+    ``linker.json``) appends to each trigger's status features the mean state
+    of the whole article and of its first :data:`STATUS_LEAD` words: what
+    kind of text it is (a party's communiqué, a wire story) decides between
+    claimed and asserted as much as the trigger's own sentence does.
+    """
     from frontlines.inference.event_rules import trigger_direction  # one home for the trigger's direction
 
     spans = sorted(spans)
@@ -154,6 +164,11 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
     vec = span_vectors(word_vecs, words, spans)
     rules = {e.trigger: e for e, _ in rule_events(text, spans)}
     sentence_vecs: dict[int, np.ndarray] = {}
+    doc_vecs = np.zeros(0, np.float32)
+    if document:
+        zero = np.zeros(word_vecs.shape[1], np.float32)
+        doc_vecs = np.concatenate([word_vecs.mean(0) if len(word_vecs) else zero,
+                                   word_vecs[:STATUS_LEAD].mean(0) if len(word_vecs) else zero])
     out = []
     for trig in (s for s in spans if s.label == TRIGGER_LABEL):
         t_sent = sent_of[trig]
@@ -186,7 +201,7 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
         zero = np.zeros(word_vecs.shape[1], np.float32)
         status = np.concatenate([vec[trig], sentence_vecs[t_sent], left.mean(0) if len(left) else zero,
                                  right.mean(0) if len(right) else zero, _status_cues(rule),
-                                 _cue_flags(text, trig, bounds[t_sent], spans)])
+                                 _cue_flags(text, trig, bounds[t_sent], spans), doc_vecs])
         dim = 4 * word_vecs.shape[1] + n_hand_features()
         out.append(Pairs(trig, cands, np.asarray(rows, dtype=np.float32).reshape(-1, dim),
                          np.asarray(masks, dtype=bool).reshape(-1, len(ROLE_CLASSES)), status.astype(np.float32), rule,
@@ -270,6 +285,8 @@ class EventLinker:
 
     def __init__(self, weights: dict[str, np.ndarray], settings: dict[str, Any]) -> None:
         self.settings = settings
+        #: Whether the status features carry the article's mean states (:func:`build_pairs`'s ``document``).
+        self.document = bool(settings.get("status_document", False))
         # One probability cut per role (chosen on dev by the trainer), or one for all in older linkers.
         raw = settings.get("threshold", 0.5)
         self.threshold = {k: float(v) for k, v in raw.items()} if isinstance(raw, dict) else float(raw)
@@ -313,7 +330,8 @@ class EventLinker:
     def link(self, text: str, spans: Sequence[Span], word_vecs: np.ndarray,
              words: Sequence[tuple[int, int]]) -> list[tuple[Event, float]]:
         """Events (with scores) of one article from its spans and word states."""
-        return [decode_pairs(p, *self.score_pairs(p), self.threshold) for p in build_pairs(text, spans, word_vecs, words)]
+        return [decode_pairs(p, *self.score_pairs(p), self.threshold)
+                for p in build_pairs(text, spans, word_vecs, words, self.document)]
 
 
 def _layers(weights: dict[str, np.ndarray], prefix: str) -> list[tuple[np.ndarray, np.ndarray]]:

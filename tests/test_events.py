@@ -12,11 +12,12 @@ import torch
 from transformers import BertConfig, BertForTokenClassification
 
 from frontlines.inference import SpanTagger
+from frontlines.inference.alignment import Words
 from frontlines.inference.cli import main as cli_main
 from frontlines.inference.event_rules import rule_events
 from frontlines.inference.events import event_record, percent_bounds, sentences
 from frontlines.inference.labels import ID2TAG, TAG2ID, TAGS
-from frontlines.inference.linker import EventLinker
+from frontlines.inference.linker import STATUS_LEAD, EventLinker, build_pairs
 from frontlines.inference.spans import Event, Example, Span
 from frontlines.training.corpus import check_record
 from frontlines.training.event_links import parse_events
@@ -170,6 +171,9 @@ def test_linker_trains_saves_loads_and_serves(tokenizer, tmp_path):
     linked = linker.link(ex.text, ex.spans, states, words)
     assert [e.trigger for e, _ in linked] == [e.trigger for e in ex.events]
     assert all(e.status in ("asserted", "claimed", "denied", "attempted", "planned") and 0 <= s <= 1 for e, s in linked)
+    # new linkers read the article's mean states for status, and say so; the status MLP is that much wider
+    assert settings["status_document"] and linker.document
+    assert linker.status_layers[0][0].shape[1] == len(build_pairs(ex.text, ex.spans, states, words, True)[0].status_features)
     # The tagger's own forward pass gives the same states as word_states (one pass for spans and events).
     (out,) = tagger.predict_events([ex.text], linker="model")
     assert set(out) == {"spans", "events"} and out["spans"] == tagger.predict([ex.text])[0]
@@ -258,3 +262,21 @@ def test_a_place_listed_next_to_a_kept_one_needs_only_the_list_cut():
     assert event.places == (sab, sur)  # Surman (.35) joins; Zuwara (.3) is not in the list
     assert score == pytest.approx((0.9 + 0.9 + 0.35) / 3)
     assert decode_pairs(pairs, probs, status, {**cuts, "place_list": 0.4})[0].places == (sab,)
+
+
+def test_document_status_features_are_the_article_and_lead_means():
+    ex = seed()
+    words = Words.of(ex.text).pairs()
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(len(words), 4)).astype(np.float32)
+    plain = build_pairs(ex.text, ex.spans, states, words)
+    documented = build_pairs(ex.text, ex.spans, states, words, document=True)
+    assert len(words) > STATUS_LEAD
+    expected = np.concatenate([states.mean(0), states[:STATUS_LEAD].mean(0)])
+    for a, b in zip(plain, documented, strict=True):
+        assert np.array_equal(b.status_features[: len(a.status_features)], a.status_features)
+        assert np.allclose(b.status_features[len(a.status_features):], expected, atol=1e-6)
+        assert np.array_equal(a.features, b.features)  # the role features do not change
+    # linkers saved before (no "status_document" in linker.json) keep the old layout
+    assert not EventLinker({"role.0.weight": np.zeros((1, 1)), "role.0.bias": np.zeros(1),
+                            "status.0.weight": np.zeros((1, 1)), "status.0.bias": np.zeros(1)}, {}).document

@@ -49,10 +49,16 @@ def pair_labels(pairs: Pairs, gold: Event) -> np.ndarray:
     return np.asarray([role_class(gold, cand) for cand in pairs.candidates], dtype=np.int64)
 
 
+#: New linkers read the article's mean states for status (``build_pairs(document=True)``): on the default run of
+#: 2026-12-02 (same states, seed 42) dev status 0.733 -> 0.809 and record F1 0.252 -> 0.290 (gold spans).
+STATUS_DOCUMENT = True
+
+
 def featurize(examples: Sequence[Example], states: Sequence[np.ndarray],
-              words: Sequence[Sequence[tuple[int, int]]]) -> list[list[Pairs]]:
+              words: Sequence[Sequence[tuple[int, int]]], document: bool = STATUS_DOCUMENT) -> list[list[Pairs]]:
     """Pairs of every trigger of every article, built on the gold spans."""
-    return [build_pairs(ex.text, ex.spans, st, w) for ex, st, w in zip(examples, states, words, strict=True)]
+    return [build_pairs(ex.text, ex.spans, st, w, document)
+            for ex, st, w in zip(examples, states, words, strict=True)]
 
 
 def _mlp(d_in: int, hidden: int, d_out: int, dropout: float) -> nn.Sequential:
@@ -187,6 +193,7 @@ def train_linker(run_dir: str | Path, examples: Sequence[Example], split_of: Any
         data.append([(p, ex.events or []) for p, ex in zip(pairs, part, strict=True)])
     weights, settings = fit(data[0], data[1], hidden_size, seed=seed)
     settings["n_train_articles"], settings["n_dev_articles"] = len(train), len(dev)
+    settings["status_document"] = STATUS_DOCUMENT  # how featurize built the status features
     save_linker(run_dir, weights, settings)
     return settings
 
