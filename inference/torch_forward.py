@@ -56,8 +56,9 @@ class TorchForward:
         self.precision = precision
         #: True where bf16 runs natively (bf16 weights), False for fp32 and for bf16 under autocast.
         self.native = precision == "bf16" and isinstance(self.model, BertTagger)
-        #: bf16 windows whose closest call (top tag probability minus the next one, on some real token) is
-        #: under this margin are run again in fp32, so that bf16 changes no span that rounding could flip.
+        #: bf16 windows whose closest call (top tag probability minus the next one, on a token the decoder
+        #: reads, or on any real token without ``read``) is under this margin are run again in fp32, so that
+        #: bf16 changes no span that rounding could flip.
         self.recheck = (RECHECK_MARGIN if recheck is None else recheck) if precision == "bf16" else 0.0
         #: The fp32 model of the re-check: the same module under autocast, an fp32 copy for native bf16.
         self.fp32_model = copy.deepcopy(self.model) if self.native and self.recheck > 0 else self.model
