@@ -10,7 +10,10 @@ right and where context says otherwise. A small MLP gives each pair a
 distribution over ``none/taker/loser/place/extent`` (masked by the
 candidate's label), and a second MLP gives the trigger's status. The pair's
 vector is ``[trigger, candidate, trigger * candidate, mean of the words
-between them, hand features]``.
+between them, hand features]``; newer linkers append article-level features
+(:func:`_context`: is the place only pointed back to, how often and how early
+a candidate is named) and average the distributions of several seeds'
+linkers (``member{i}.*`` weights).
 
 Inference is numpy only (weights in ``linker/linker.safetensors``, settings
 in ``linker/linker.json``), so it runs beside either backend;
@@ -19,6 +22,8 @@ in ``linker/linker.json``), so it runs beside either backend;
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import regex
 
 from frontlines.inference.event_rules import rule_events
 from frontlines.inference.events import sentence_of, sentences
@@ -47,11 +53,18 @@ STATUS_LEFT, STATUS_RIGHT = 6, 4
 #: a party's own communiqué or press release makes every change in it claimed (GUIDELINES, "claimed").
 STATUS_LEAD = 40
 LINKER_DIR = "linker"
+#: What stands for a place already named ("the town fell", "retook it"): the place is then a named mention
+#: further back (GUIDELINES, "places").
+ANAPHOR = regex.compile(r"\b(it|the (town|city|village|base|port|airport|area|region|enclave|district|province|site|"
+                        r"camp|capital|settlement|hill|mountain|locality|stronghold|territory|zone|island|strip|county|"
+                        r"state|complex|neighbou?rhoods?|villages|towns|areas))\b", regex.IGNORECASE)
+#: Width of :func:`_context`.
+N_CONTEXT = 15
 
 
-def n_hand_features() -> int:
-    """Width of :func:`_hand` (kept in one place for the trainer)."""
-    return 12 + 2 * len(CUES) + 4 + 3 + 3
+def n_hand_features(context: bool = False) -> int:
+    """Width of :func:`_hand` (and :func:`_context` after it when ``context``), kept in one place for the trainer."""
+    return 12 + 2 * len(CUES) + 4 + 3 + 3 + (N_CONTEXT if context else 0)
 
 
 @dataclass
@@ -117,6 +130,71 @@ def role_class(event: Event, cand: Span) -> int:
     return ROLE_CLASSES.index("extent") if cand == event.extent else 0
 
 
+class _Article:
+    """Article-wide facts the pair features read: how often each party or place is named, which is named first
+    and most, and what the rule baseline made of the earlier triggers (who took a place before is who loses it)."""
+
+    def __init__(self, text: str, spans: Sequence[Span], rules: dict[Span, Event],
+                 bounds: Sequence[tuple[int, int]]) -> None:
+        self.text = text
+        #: Each (label, name)'s mentions in text order.
+        self.mentions: dict[tuple[str, str], list[Span]] = {}
+        for s in sorted(spans):
+            self.mentions.setdefault((s.label, self.name(s)), []).append(s)
+        self.top = {label: max((len(v) for (lab, _), v in self.mentions.items() if lab == label), default=0)
+                    for label in ("ACTOR", "LOCATION")}
+        self.first: dict[str, str] = {}
+        for s in sorted(spans):
+            self.first.setdefault(s.label, self.name(s))
+        self.lead_end = bounds[0][1] if bounds else len(text)
+        self.rules = [rules[t] for t in sorted(rules)]
+
+    def name(self, span: Span | None) -> str:
+        return "" if span is None else " ".join(self.text[span.start : span.end].lower().split())
+
+    def shadowed(self, cand: Span, trig: Span) -> bool:
+        """Whether another mention of ``cand``'s name lies wholly between it and the trigger."""
+        lo, hi = (cand.end, trig.start) if cand.end <= trig.start else (trig.end, cand.start)
+        same = self.mentions.get((cand.label, self.name(cand)), [])
+        i = bisect.bisect_left([m.start for m in same], lo)
+        return any(m != cand and m.end <= hi for m in itertools.takewhile(lambda m: m.start < hi, same[i:]))
+
+    def trigger_facts(self, trig: Span, sentence: tuple[int, int], spans: Sequence[Span]) -> tuple[np.ndarray, tuple]:
+        """What :func:`_context` reads of one trigger: whether its sentence names a place and a party, whether
+        something points back before or after it ("the town fell", "retook it"), and the names of the rule
+        baseline's takers, losers and places of the triggers before it (and the places of the one just before)."""
+        in_sent = [s for s in spans if sentence[0] <= s.start < sentence[1] and s != trig]
+        before = " ".join(self.text[sentence[0] : trig.start].split()[-6:])
+        after = " ".join(self.text[trig.end : sentence[1]].split()[:8])
+        flags = np.asarray([any(s.label == "LOCATION" for s in in_sent), any(s.label == "ACTOR" for s in in_sent),
+                            bool(ANAPHOR.search(before)), bool(ANAPHOR.search(after))], dtype=np.float32)
+        takers, losers, places, last = set(), set(), set(), set()
+        for e in self.rules:
+            if e.trigger >= trig:
+                break
+            takers.add(self.name(e.taker))
+            losers.add(self.name(e.loser))
+            last = {self.name(p) for p in e.places}
+            places |= last
+        return flags, (takers - {""}, losers - {""}, places, last)
+
+
+def _context(art: _Article, facts: tuple[np.ndarray, tuple], trig: Span, cand: Span,
+             sentence: tuple[int, int]) -> np.ndarray:
+    """Article-level features of one pair (:data:`N_CONTEXT` wide): the trigger's facts
+    (:meth:`_Article.trigger_facts`), how often and how early the candidate is named, whether a nearer mention
+    of the same name stands between it and the trigger (GUIDELINES, "Which mention": the nearest), and whether
+    the rules gave it a role in an earlier trigger."""
+    flags, (takers, losers, places, last) = facts
+    name = art.name(cand)
+    n = len(art.mentions.get((cand.label, name), ())) or 1
+    return np.concatenate([flags, np.asarray([
+        _bucket(n), n == art.top.get(cand.label, -1), n >= 2, name == art.first.get(cand.label),
+        cand.start < art.lead_end, art.shadowed(cand, trig),
+        name in takers, name in losers, name in places, name in last, cand.start >= sentence[0],
+    ], dtype=np.float32)])
+
+
 def _status_cues(rule: Event) -> np.ndarray:
     return np.asarray([float(rule.status == s) for s in STATUSES], dtype=np.float32)
 
@@ -137,7 +215,7 @@ def _cue_flags(text: str, trig: Span, sentence: tuple[int, int], spans: Sequence
 
 
 def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
-                words: Sequence[tuple[int, int]], document: bool = False) -> list[Pairs]:
+                words: Sequence[tuple[int, int]], document: bool = False, context: bool = False) -> list[Pairs]:
     """The candidate pairs of every trigger of one article, with features.
 
     ``document`` (linkers trained since 2026-12-02, ``status_document`` in
@@ -145,6 +223,8 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
     of the whole article and of its first :data:`STATUS_LEAD` words: what
     kind of text it is (a party's communiqué, a wire story) decides between
     claimed and asserted as much as the trigger's own sentence does.
+    ``context`` (``pair_context`` in ``linker.json``) appends :func:`_context`'s
+    article-level features to each pair.
     """
     from frontlines.inference.event_rules import trigger_direction  # one home for the trigger's direction
 
@@ -163,6 +243,7 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
     sent_of = {s: sentence_of(bounds, s.start) for s in spans}
     vec = span_vectors(word_vecs, words, spans)
     rules = {e.trigger: e for e, _ in rule_events(text, spans)}
+    art = _Article(text, spans, rules, bounds) if context else None
     sentence_vecs: dict[int, np.ndarray] = {}
     doc_vecs = np.zeros(0, np.float32)
     if document:
@@ -180,6 +261,7 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
                  + [s for s in earlier if s.label == "LOCATION"][-FAR_PLACES:] + cands)
         rule = rules[trig]
         direction = trigger_direction(text[trig.start : trig.end])
+        facts = art.trigger_facts(trig, bounds[t_sent], spans) if art is not None else None
         rows, masks = [], []
         for cand in cands:
             same = [s for s in cands if s.label == cand.label]
@@ -187,6 +269,8 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
             n_between = sum(1 for s in same if s.start >= lo and s.end <= hi)
             hand = _hand(text, trig, cand, t_sent - sent_of[cand], n_between, n_between == 0,
                          role_class(rule, cand), direction)
+            if art is not None and facts is not None:
+                hand = np.concatenate([hand, _context(art, facts, trig, cand, bounds[t_sent])])
             rows.append(np.concatenate([vec[trig], vec[cand], vec[trig] * vec[cand], between(trig, cand), hand]))
             m = np.zeros(len(ROLE_CLASSES), dtype=bool)
             m[list(ALLOWED[cand.label])] = True
@@ -202,7 +286,7 @@ def build_pairs(text: str, spans: Sequence[Span], word_vecs: np.ndarray,
         status = np.concatenate([vec[trig], sentence_vecs[t_sent], left.mean(0) if len(left) else zero,
                                  right.mean(0) if len(right) else zero, _status_cues(rule),
                                  _cue_flags(text, trig, bounds[t_sent], spans), doc_vecs])
-        dim = 4 * word_vecs.shape[1] + n_hand_features()
+        dim = 4 * word_vecs.shape[1] + n_hand_features(context)
         out.append(Pairs(trig, cands, np.asarray(rows, dtype=np.float32).reshape(-1, dim),
                          np.asarray(masks, dtype=bool).reshape(-1, len(ROLE_CLASSES)), status.astype(np.float32), rule,
                          place_lists(text, cands)))
@@ -287,27 +371,41 @@ class EventLinker:
         self.settings = settings
         #: Whether the status features carry the article's mean states (:func:`build_pairs`'s ``document``).
         self.document = bool(settings.get("status_document", False))
+        #: Whether the pair features carry :func:`_context` (:func:`build_pairs`'s ``context``).
+        self.context = bool(settings.get("pair_context", False))
         # One probability cut per role (chosen on dev by the trainer), or one for all in older linkers.
         raw = settings.get("threshold", 0.5)
         self.threshold = {k: float(v) for k, v in raw.items()} if isinstance(raw, dict) else float(raw)
-        self.role_layers = _layers(weights, "role")
-        self.status_layers = _layers(weights, "status")
+        #: ``(role layers, status layers)`` of each member: ``member{i}.role.*`` in linkers trained as an
+        #: ensemble of seeds, the bare ``role.*`` / ``status.*`` of a single one (older linkers).
+        self.members = [(_layers(weights, prefix + "role"), _layers(weights, prefix + "status"))
+                        for prefix in _member_prefixes(weights)]
         # Feature standardisation fitted on the training pairs (hidden states have a few huge dimensions).
         self.norm = {k: (weights.get(f"norm.{k}.mean"), weights.get(f"norm.{k}.std")) for k in ("role", "status")}
+
+    @property
+    def status_layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The first member's status MLP (its input width is the status features')."""
+        return self.members[0][1]
 
     def _z(self, x: np.ndarray, key: str) -> np.ndarray:
         mean, std = self.norm[key]
         return x if mean is None or std is None else (x - mean) / std
 
     def score_pairs(self, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
-        """``(role distributions (n_candidates, 5), status distribution (5,))`` of one trigger's pairs."""
-        if len(pairs.candidates):
-            role_probs = _masked_softmax(_mlp(self._z(pairs.features, "role"), self.role_layers), pairs.mask)
-        else:
-            role_probs = np.zeros((0, len(ROLE_CLASSES)))
-        logits = _mlp(self._z(pairs.status_features[None], "status"), self.status_layers)[0]
-        status_probs = np.exp(logits - logits.max())
-        return role_probs, status_probs / status_probs.sum()
+        """``(role distributions (n_candidates, 5), status distribution (5,))`` of one trigger's pairs: the
+        mean of the members' distributions."""
+        role_x = self._z(pairs.features, "role") if len(pairs.candidates) else None
+        status_x = self._z(pairs.status_features[None], "status")
+        role_probs = np.zeros((len(pairs.candidates), len(ROLE_CLASSES)))
+        status_probs = np.zeros(len(STATUSES))
+        for role_layers, status_layers in self.members:
+            if role_x is not None:
+                role_probs += _masked_softmax(_mlp(role_x, role_layers), pairs.mask)
+            logits = _mlp(status_x, status_layers)[0]
+            e = np.exp(logits - logits.max())
+            status_probs += e / e.sum()
+        return role_probs / len(self.members), status_probs / len(self.members)
 
     @classmethod
     def from_dir(cls, run_dir: str | Path) -> EventLinker:
@@ -331,12 +429,18 @@ class EventLinker:
              words: Sequence[tuple[int, int]]) -> list[tuple[Event, float]]:
         """Events (with scores) of one article from its spans and word states."""
         return [decode_pairs(p, *self.score_pairs(p), self.threshold)
-                for p in build_pairs(text, spans, word_vecs, words, self.document)]
+                for p in build_pairs(text, spans, word_vecs, words, self.document, self.context)]
+
+
+def _member_prefixes(weights: dict[str, np.ndarray]) -> list[str]:
+    """``["member0.", "member1.", ...]`` for an ensemble's weights, ``[""]`` for a single linker's."""
+    idx = sorted({int(k.split(".")[0][len("member"):]) for k in weights if k.startswith("member")})
+    return [f"member{i}." for i in idx] or [""]
 
 
 def _layers(weights: dict[str, np.ndarray], prefix: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """``{prefix}.{i}.weight/bias`` tensors in order (the torch ``Sequential`` naming of the trainer)."""
-    idx = sorted({int(k.split(".")[1]) for k in weights if k.startswith(prefix + ".")})
+    idx = sorted({int(k[len(prefix) + 1 :].split(".")[0]) for k in weights if k.startswith(prefix + ".")})
     if not idx:
         raise ValueError(f"event linker weights have no {prefix!r} layers")
     return [(weights[f"{prefix}.{i}.weight"].astype(np.float32), weights[f"{prefix}.{i}.bias"].astype(np.float32))

@@ -17,7 +17,7 @@ from frontlines.inference.cli import main as cli_main
 from frontlines.inference.event_rules import rule_events
 from frontlines.inference.events import event_record, percent_bounds, sentences
 from frontlines.inference.labels import ID2TAG, TAG2ID, TAGS
-from frontlines.inference.linker import STATUS_LEAD, EventLinker, build_pairs
+from frontlines.inference.linker import N_CONTEXT, STATUS_LEAD, EventLinker, Pairs, build_pairs
 from frontlines.inference.spans import Event, Example, Span
 from frontlines.training.corpus import check_record
 from frontlines.training.event_links import parse_events
@@ -171,8 +171,11 @@ def test_linker_trains_saves_loads_and_serves(tokenizer, tmp_path):
     linked = linker.link(ex.text, ex.spans, states, words)
     assert [e.trigger for e, _ in linked] == [e.trigger for e in ex.events]
     assert all(e.status in ("asserted", "claimed", "denied", "attempted", "planned") and 0 <= s <= 1 for e, s in linked)
-    # new linkers read the article's mean states for status, and say so; the status MLP is that much wider
-    assert settings["status_document"] and linker.document
+    # new linkers read the article's mean states for status and the article-level pair features, and say so;
+    # the status MLP is that much wider; five seeds are averaged
+    assert settings["status_document"] and linker.document and settings["pair_context"] and linker.context
+    assert settings["members"] == 5 and len(linker.members) == 5 and len(settings["epoch"]) == 5
+    assert settings["hand_features"] == linker.members[0][0][0][0].shape[1] - 4 * 32
     assert linker.status_layers[0][0].shape[1] == len(build_pairs(ex.text, ex.spans, states, words, True)[0].status_features)
     # The tagger's own forward pass gives the same states as word_states (one pass for spans and events).
     (out,) = tagger.predict_events([ex.text], linker="model")
@@ -280,3 +283,62 @@ def test_document_status_features_are_the_article_and_lead_means():
     # linkers saved before (no "status_document" in linker.json) keep the old layout
     assert not EventLinker({"role.0.weight": np.zeros((1, 1)), "role.0.bias": np.zeros(1),
                             "status.0.weight": np.zeros((1, 1)), "status.0.bias": np.zeros(1)}, {}).document
+
+
+def test_context_features_say_what_the_article_around_the_pair_says():
+    source = ("---\nregion: yemen\nstyle: wire\ntitle: T\n---\n"
+              "[Houthi fighters](ACTOR) [took](CONTROL_CHANGE) [Marib](LOCATION) in March. The [army](ACTOR) "
+              "[retook](CONTROL_CHANGE) the town from [Houthi fighters](ACTOR) in May. [Houthi fighters](ACTOR) "
+              "[lost](CONTROL_CHANGE) it again.\n")
+    ex, errors = parse_article(Path("yemen-t.md"), source)
+    assert errors == [] and ex is not None
+    text, spans = ex.text, sorted(ex.spans)
+    words = Words.of(text).pairs()
+    states = np.random.default_rng(0).normal(size=(len(words), 4)).astype(np.float32)
+    plain = build_pairs(text, spans, states, words)
+    pairs = {text[p.trigger.start : p.trigger.end]: p for p in build_pairs(text, spans, states, words, context=True)}
+    for a in plain:  # the context features are appended: the rest of each row is as before
+        b = pairs[text[a.trigger.start : a.trigger.end]]
+        assert np.array_equal(b.features[:, :-N_CONTEXT], a.features) and b.features.shape[1] == a.features.shape[1] + N_CONTEXT
+    # the rule baseline's first event (what the "earlier trigger" features read): Houthi fighters took Marib
+    (first, _), *_ = rule_events(text, spans)
+    assert (text_of(ex, first.taker), [text_of(ex, p) for p in first.places]) == ("Houthi fighters", ["Marib"])
+
+    def ctx(trigger: str, cand: int) -> list[float]:
+        p = pairs[trigger]
+        return [round(float(v), 4) for v in p.features[p.candidates.index(spans[cand]), -N_CONTEXT:]]
+
+    b1, b2 = round(float(np.log1p(1) / 5), 4), round(float(np.log1p(3) / 5), 4)
+    # "retook the town": no place in its sentence, a party there, "the town" after the trigger. Marib: named once
+    # (the most named place, the first, in the opening sentence), nothing between, the rules' place of "took".
+    #        loc  act  ana< ana> count most >=2 first lead shadow taker loser place last same-sentence
+    assert ctx("retook", 2) == [0, 1, 0, 1, b1, 1, 0, 1, 1, 0, 0, 0, 1, 1, 0]
+    # the first Houthi fighters: named three times (the most), first and in the lead; the rules' taker of "took"
+    assert ctx("retook", 0) == [0, 1, 0, 1, b2, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0]
+    # "lost it": the first and second mentions have a nearer one of the same name between them and the trigger
+    # (shadowed); the third, just before the trigger, is the nearest
+    assert ctx("lost", 0)[9] == 1 and ctx("lost", 5)[9] == 1 and ctx("lost", 6)[9] == 0
+    assert ctx("lost", 6)[14] == 1 and ctx("lost", 6)[3] == 1  # in the trigger's sentence; "it" after "lost"
+
+
+def test_an_ensemble_linker_averages_its_members_distributions():
+    def member(prefix: str, role_bias: list[float], status_bias: list[float]) -> dict[str, np.ndarray]:
+        return {f"{prefix}role.0.weight": np.zeros((5, 3), np.float32), f"{prefix}role.0.bias": np.asarray(role_bias, np.float32),
+                f"{prefix}status.0.weight": np.zeros((5, 2), np.float32),
+                f"{prefix}status.0.bias": np.asarray(status_bias, np.float32)}
+
+    trig, cand = Span(0, 4, "CONTROL_CHANGE"), Span(5, 10, "ACTOR")
+    mask = np.asarray([[True, True, True, False, False]])
+    pairs = Pairs(trig, [cand], np.zeros((1, 3), np.float32), mask, np.zeros(2, np.float32), Event(trigger=trig, status="asserted"))
+    ln3, ln4 = float(np.log(3)), float(np.log(4))
+    single = EventLinker(member("", [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]), {})
+    assert len(single.members) == 1  # bare role.* / status.* names: one linker (as saved before ensembles)
+    role, status = single.score_pairs(pairs)
+    assert np.allclose(role, [[1 / 3, 1 / 3, 1 / 3, 0, 0]]) and np.allclose(status, [0.2] * 5)
+    both = EventLinker({**member("member0.", [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]),
+                        **member("member1.", [ln3, 0, 0, 9, 9], [ln4, 0, 0, 0, 0])}, {})
+    assert len(both.members) == 2
+    role, status = both.score_pairs(pairs)
+    # member 1: none 3/5, taker 1/5, loser 1/5 (place and extent masked for an ACTOR); status 4/8, then 1/8 each
+    assert np.allclose(role, [[(1 / 3 + 3 / 5) / 2, (1 / 3 + 1 / 5) / 2, (1 / 3 + 1 / 5) / 2, 0, 0]])
+    assert np.allclose(status, [(0.2 + 0.5) / 2, *[(0.2 + 0.125) / 2] * 4])

@@ -69,6 +69,7 @@ def test_run_writes_model_reports_and_metadata(finished_run):
     assert report["events"]["systems"]["rules/gold_spans"]["n_gold_events"] > 0
     card = (out / "README.md").read_text()
     assert "## Test and stress splits side by side" in card and "linker/end_to_end" in card
+    assert meta["linker"]["members"] == 5 and "the mean of 5 seeds' linkers" in card
 
 
 def test_run_loads_in_a_plain_transformers_pipeline(finished_run):

@@ -57,6 +57,7 @@ def finish_run(out: Path, config: dict[str, Any], examples: Sequence[Example], m
     elif config["events"]["linker"]:
         settings = train_linker(out, examples, split_of_example, seed=config["train"]["seed"])
         meta["linker"] = {k: settings[k] for k in ("epoch", "threshold", "n_train_triggers")}
+        meta["linker"]["members"] = settings.get("members", 1)
         meta["linker"]["dev_gold_spans_record_f1"] = settings["dev_gold_spans"]["record"]["f1"]
         print(f"event linker: dev record F1 (gold spans) {meta['linker']['dev_gold_spans_record_f1']:.3f}",
               file=sys.stderr)

@@ -54,6 +54,11 @@ def _events_table(summaries: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def _members(meta: dict[str, Any]) -> str:
+    n = meta.get("linker", {}).get("members", 1)
+    return f"the mean of {n} seeds' linkers" if n > 1 else "one seed"
+
+
 def write_model_card(
     out: Path, config: dict[str, Any], test_scores: dict[str, Any], summaries: dict[str, dict[str, Any]],
     split_sizes: dict[str, int], meta: dict[str, Any],
@@ -137,7 +142,7 @@ Tagged by `SpanTagger` from this directory, decoder `{config["eval"]["decoding"]
 ## Event records (who took which place from whom)
 
 `linker`: the learned linker saved in `linker/` (trained after the tagger on
-its frozen word states); `rules`: the rule baseline. `gold_spans` links the
+its frozen word states; {_members(meta)}); `rules`: the rule baseline. `gold_spans` links the
 gold spans; `end_to_end` the tagger's own. Exact-record F1 needs trigger,
 taker, loser, places, extent and status all right.
 
