@@ -175,6 +175,7 @@ def test_linker_trains_saves_loads_and_serves(tokenizer, tmp_path):
     # the status MLP is that much wider; five seeds are averaged
     assert settings["status_document"] and linker.document and settings["pair_context"] and linker.context
     assert settings["members"] == 5 and len(linker.members) == 5 and len(settings["epoch"]) == 5
+    assert settings["status_dropout"] == 0.5  # the status MLP is regularised harder than the role MLP (0.2)
     assert settings["hand_features"] == linker.members[0][0][0][0].shape[1] - 4 * 32
     assert linker.status_layers[0][0].shape[1] == len(build_pairs(ex.text, ex.spans, states, words, True)[0].status_features)
     # The tagger's own forward pass gives the same states as word_states (one pass for spans and events).
