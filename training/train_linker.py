@@ -5,8 +5,9 @@
 
 Why a second stage rather than a joint loss: the linker needs the span
 layer's output (triggers and candidates), trains in about half a minute per
-seed on frozen states (:data:`MEMBERS` seeds are averaged), and leaves the tagger's training, its model selection and its
-``transformers.pipeline`` compatibility exactly as they were. Features come
+seed on frozen states (:data:`MEMBERS` seeds are averaged), and leaves the
+tagger's training, its model selection and its ``transformers.pipeline``
+compatibility exactly as they were. Features come
 from :meth:`inference.SpanTagger.word_states` (the code path prediction
 uses), on the gold spans of the train split; the epoch and the decision
 threshold are chosen on dev by exact-record F1, never on test.
