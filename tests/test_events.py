@@ -17,7 +17,8 @@ from frontlines.inference.cli import main as cli_main
 from frontlines.inference.event_rules import rule_events
 from frontlines.inference.events import event_record, percent_bounds, sentences
 from frontlines.inference.labels import ID2TAG, TAG2ID, TAGS
-from frontlines.inference.linker import N_CONTEXT, STATUS_LEAD, EventLinker, Pairs, build_pairs
+from frontlines.inference.link_pairs import N_CONTEXT, STATUS_LEAD, Pairs, build_pairs
+from frontlines.inference.linker import EventLinker
 from frontlines.inference.spans import Event, Example, Span
 from frontlines.training.corpus import check_record
 from frontlines.training.event_links import parse_events
@@ -221,7 +222,8 @@ def test_rule_events_never_point_outside_the_spans():
 
 def test_decode_pairs_takes_the_best_place_over_its_own_lower_cut():
     """Hand-worked: three LOCATION candidates with place probabilities .35, .25 and .72 and one ACTOR (.6 taker)."""
-    from frontlines.inference.linker import ROLE_CLASSES, Pairs, decode_pairs
+    from frontlines.inference.link_pairs import ROLE_CLASSES
+    from frontlines.inference.linker import decode_pairs
 
     trig = Span(10, 16, "CONTROL_CHANGE")
     actor, a, b, c = Span(0, 5, "ACTOR"), Span(20, 25, "LOCATION"), Span(30, 35, "LOCATION"), Span(40, 45, "LOCATION")
@@ -245,7 +247,8 @@ def test_decode_pairs_takes_the_best_place_over_its_own_lower_cut():
 
 def test_a_place_listed_next_to_a_kept_one_needs_only_the_list_cut():
     """Hand-worked: "took Sabratha and Surman, then Zuwara": Surman is listed with Sabratha, Zuwara is not."""
-    from frontlines.inference.linker import ROLE_CLASSES, Pairs, decode_pairs, place_lists
+    from frontlines.inference.link_pairs import ROLE_CLASSES, place_lists
+    from frontlines.inference.linker import decode_pairs
 
     text = "GNA troops took Sabratha and Surman, then Zuwara."
     trig = Span(11, 15, "CONTROL_CHANGE")
@@ -343,3 +346,4 @@ def test_an_ensemble_linker_averages_its_members_distributions():
     # member 1: none 3/5, taker 1/5, loser 1/5 (place and extent masked for an ACTOR); status 4/8, then 1/8 each
     assert np.allclose(role, [[(1 / 3 + 3 / 5) / 2, (1 / 3 + 1 / 5) / 2, (1 / 3 + 1 / 5) / 2, 0, 0]])
     assert np.allclose(status, [(0.2 + 0.5) / 2, *[(0.2 + 0.125) / 2] * 4])
+

@@ -13,7 +13,7 @@ classifier, and the linker stage (training/train_linker.py) trains on the
 states as before.
 
 The candidates of a trigger are its window's gold ACTOR, LOCATION and PERCENT
-spans in the trigger's sentence and the :data:`~inference.linker.CONTEXT_SENTENCES`
+spans in the trigger's sentence and the :data:`~inference.link_pairs.CONTEXT_SENTENCES`
 before it, as the linker sees them.
 """
 
@@ -27,7 +27,7 @@ from torch import nn
 
 from frontlines.inference.events import sentence_of, sentences
 from frontlines.inference.labels import STATUSES, TRIGGER_LABEL
-from frontlines.inference.linker import ALLOWED, CONTEXT_SENTENCES, ROLE_CLASSES, role_class
+from frontlines.inference.link_pairs import ALLOWED, CONTEXT_SENTENCES, ROLE_CLASSES, role_class
 from frontlines.inference.spans import Example, Span
 
 CANDIDATE_LABELS = tuple(ALLOWED)  # ACTOR, LOCATION, PERCENT: a pair's label index

@@ -29,15 +29,8 @@ from torch import nn
 
 from frontlines.inference.fileio import atomic_write_text
 from frontlines.inference.labels import STATUSES
-from frontlines.inference.linker import (
-    LINKER_DIR,
-    ROLE_CLASSES,
-    EventLinker,
-    Pairs,
-    build_pairs,
-    decode_pairs,
-    role_class,
-)
+from frontlines.inference.link_pairs import ROLE_CLASSES, Pairs, build_pairs, role_class
+from frontlines.inference.linker import LINKER_DIR, EventLinker, decode_pairs
 from frontlines.inference.spans import Event, Example
 from frontlines.training.event_scoring import score_events
 
@@ -52,7 +45,7 @@ def pair_labels(pairs: Pairs, gold: Event) -> np.ndarray:
 #: New linkers read the article's mean states for status (``build_pairs(document=True)``): on the default run of
 #: 2026-12-02 (same states, seed 42) dev status 0.733 -> 0.809 and record F1 0.252 -> 0.290 (gold spans).
 STATUS_DOCUMENT = True
-#: New linkers also give each pair the article-level features of ``inference.linker._context`` (is the place
+#: New linkers also give each pair the article-level features of ``inference.link_pairs._context`` (is the place
 #: only pointed back to, how often and how early is the candidate named, did the rules give it a role in an
 #: earlier trigger). On the default run's states (2026-12-02), single linkers, gold spans: dev place F1 0.752 ->
 #: 0.775 (mean of four seeds; record 0.284 -> 0.292); 3-fold cross-validation over the train articles (dev still
