@@ -150,7 +150,10 @@ class EventLinker:
             weights = load_file(str(weights_file))
         except (ValueError, OSError) as exc:
             raise ValueError(f"{path}: unreadable event linker: {exc}") from exc
-        return cls(weights, settings)
+        try:
+            return cls(weights, settings)
+        except (ValueError, KeyError, AttributeError) as exc:  # a member without its layers, settings not a mapping
+            raise ValueError(f"{weights_file}: not an event linker's weights and settings: {exc}") from exc
 
     def link(self, text: str, spans: Sequence[Span], word_vecs: np.ndarray,
              words: Sequence[tuple[int, int]]) -> list[tuple[Event, float]]:

@@ -347,3 +347,14 @@ def test_an_ensemble_linker_averages_its_members_distributions():
     assert np.allclose(role, [[(1 / 3 + 3 / 5) / 2, (1 / 3 + 1 / 5) / 2, (1 / 3 + 1 / 5) / 2, 0, 0]])
     assert np.allclose(status, [(0.2 + 0.5) / 2, *[(0.2 + 0.125) / 2] * 4])
 
+def test_a_linker_with_a_member_missing_its_layers_is_refused_naming_the_file(tmp_path):
+    from safetensors.numpy import save_file
+
+    (tmp_path / "linker").mkdir()
+    layer = {"0.weight": np.zeros((5, 2), np.float32), "0.bias": np.zeros(5, np.float32)}
+    weights = {f"member{i}.{head}.{k}": v for i in (0, 1) for head in ("role", "status") for k, v in layer.items()}
+    del weights["member1.status.0.weight"], weights["member1.status.0.bias"]
+    save_file(weights, str(tmp_path / "linker" / "linker.safetensors"))
+    (tmp_path / "linker" / "linker.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"linker\.safetensors: not an event linker's weights.*member1\.status"):
+        EventLinker.from_dir(tmp_path)
