@@ -184,6 +184,29 @@ def test_linker_trains_saves_loads_and_serves(tokenizer, tmp_path):
     assert set(out) == {"spans", "events"} and out["spans"] == tagger.predict([ex.text])[0]
 
 
+def test_train_linker_command_records_the_corpus_it_read(tokenizer, tmp_path):
+    import hashlib
+
+    from frontlines.inference.fileio import write_jsonl_atomic
+    from frontlines.training.corpus import load_corpus, split_of_example
+    from frontlines.training.train_linker import main as train_linker_main
+
+    run = _tiny_run(tokenizer, tmp_path / "run")
+    picked = {"train": [], "dev": []}
+    for ex in load_corpus():
+        part = picked.get(split_of_example(ex))
+        if part is not None and ex.events and len(part) < 2:
+            part.append(ex)
+    corpus = tmp_path / "links-v2.jsonl"
+    write_jsonl_atomic(corpus, [ex.to_dict() for part in picked.values() for ex in part])
+    args = ["--run", str(run), "--corpus", str(corpus), "--members", "1"]
+    assert train_linker_main(args) == 0
+    settings = json.loads((run / "linker" / "linker.json").read_text())
+    # a linker retrained after the tagger says which revision of the links it learnt from
+    assert settings["corpus_sha256"] == hashlib.sha256(corpus.read_bytes()).hexdigest()
+    assert train_linker_main(args) == 2  # an existing linker is kept unless --overwrite
+
+
 def test_cli_events_and_table(tokenizer, tmp_path):
     run = _tiny_run(tokenizer, tmp_path / "run")
     ex = seed()

@@ -70,6 +70,23 @@ def test_run_writes_model_reports_and_metadata(finished_run):
     card = (out / "README.md").read_text()
     assert "## Test and stress splits side by side" in card and "linker/end_to_end" in card
     assert meta["linker"]["members"] == 5 and "the mean of 5 seeds' linkers" in card
+    # trained in the same run, the linker saw the tagger's corpus: linker.json and run.json say which
+    linker = json.loads((out / "linker" / "linker.json").read_text())
+    assert linker["corpus_sha256"] == meta["linker"]["corpus_sha256"] == meta["corpus_sha256"]
+    assert "another revision of the corpus" not in card
+
+
+def test_model_card_names_the_corpus_a_retrained_linker_saw(finished_run, tmp_path):
+    from frontlines.training.config import load_config
+    from frontlines.training.model_card import write_model_card
+
+    config = load_config(finished_run / "config.yaml")
+    meta = json.loads((finished_run / "run.json").read_text())
+    test_report = json.loads((finished_run / "report" / "report.json").read_text())
+    meta["linker"]["corpus_sha256"] = "ab" * 32  # as after `train_linker --run` on an edited corpus
+    card = write_model_card(tmp_path, config, test_report, meta["splits"], {"train": 16}, meta).read_text()
+    assert "another revision of the corpus (sha256 `abababababababab...`)" in card
+    assert f"sha256\n`{meta['corpus_sha256'][:16]}...`" in card  # the tagger's own corpus stays named
 
 
 def test_run_loads_in_a_plain_transformers_pipeline(finished_run):

@@ -20,7 +20,7 @@ from frontlines.training.corpus import split_of_example
 from frontlines.training.model_card import write_model_card
 from frontlines.training.reports import report_paths, write_report_files
 from frontlines.training.run_eval import evaluate_tagger
-from frontlines.training.rundir import write_run_json
+from frontlines.training.rundir import corpus_sha256, write_run_json
 
 #: Report directory of each evaluated split inside a run.
 REPORT_DIRS = {"test": "report", "stress": "report-stress"}
@@ -55,8 +55,9 @@ def finish_run(out: Path, config: dict[str, Any], examples: Sequence[Example], m
         print("note: no event-annotated train and dev articles: no event linker (events use the rules)",
               file=sys.stderr)
     elif config["events"]["linker"]:
-        settings = train_linker(out, examples, split_of_example, seed=config["train"]["seed"])
-        meta["linker"] = {k: settings[k] for k in ("epoch", "threshold", "n_train_triggers")}
+        settings = train_linker(out, examples, split_of_example, seed=config["train"]["seed"],
+                                corpus_sha256=corpus_sha256(config["data"]["corpus"]))
+        meta["linker"] = {k: settings[k] for k in ("epoch", "threshold", "n_train_triggers", "corpus_sha256")}
         meta["linker"]["members"] = settings.get("members", 1)
         meta["linker"]["dev_gold_spans_record_f1"] = settings["dev_gold_spans"]["record"]["f1"]
         print(f"event linker: dev record F1 (gold spans) {meta['linker']['dev_gold_spans_record_f1']:.3f}",

@@ -54,6 +54,15 @@ def _events_table(summaries: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def _linker_corpus(meta: dict[str, Any]) -> str:
+    """A sentence when the linker was retrained on another revision of the corpus than the tagger's."""
+    linker = meta.get("linker", {}).get("corpus_sha256")
+    if not linker or linker == meta.get("corpus_sha256"):
+        return ""
+    return (f" The event linker was retrained later, on another revision of the corpus (sha256 `{linker[:16]}...`),"
+            " and the held-out figures below are scored against that revision.")
+
+
 def _members(meta: dict[str, Any]) -> str:
     n = meta.get("linker", {}).get("members", 1)
     return f"the mean of {n} seeds' linkers" if n > 1 else "one seed"
@@ -117,7 +126,7 @@ event links on every control change. Split by a stable hash of the article
 id: {split_sizes.get("train", 0)} train, {split_sizes.get("dev", 0)} dev, {split_sizes.get("test", 0)} test
 articles, and {split_sizes.get("stress", 0)} stress articles held out for the hardest
 phenomena (long, noisy, no change of control, press releases), on which
-nothing is trained or selected.
+nothing is trained or selected.{_linker_corpus(meta)}
 
 Backbone `{config["model"]}`{" (randomly initialised)" if config["random_init"] else ""}; max length
 {config["data"]["max_length"]} tokens with stride {config["data"]["stride"]}; lr {config["optim"]["lr"]},

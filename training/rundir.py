@@ -22,6 +22,7 @@ import platform
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -251,6 +252,14 @@ def write_run_json(out: Path, meta: dict[str, Any]) -> None:
     atomic_write_text(out / "run.json", json.dumps(meta, indent=2) + "\n")
 
 
+def corpus_sha256(paths: Sequence[str | Path]) -> str:
+    """One digest of the corpus files' bytes, in order (relative paths from the project root)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update((ROOT / path if not Path(path).is_absolute() else Path(path)).read_bytes())
+    return digest.hexdigest()
+
+
 def run_metadata(
     config: dict[str, Any], accelerator: Any, state: RunState, wall: float, kernel: str
 ) -> dict[str, Any]:
@@ -267,12 +276,9 @@ def run_metadata(
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = None
-    corpus_hash = hashlib.sha256()
-    for path in config["data"]["corpus"]:
-        corpus_hash.update((ROOT / path if not Path(path).is_absolute() else Path(path)).read_bytes())
     return {
         "git_commit": commit,
-        "corpus_sha256": corpus_hash.hexdigest(),
+        "corpus_sha256": corpus_sha256(config["data"]["corpus"]),
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,

@@ -212,9 +212,10 @@ def save_linker(run_dir: Path, weights: dict[str, np.ndarray], settings: dict[st
 
 
 def train_linker(run_dir: str | Path, examples: Sequence[Example], split_of: Any, seed: int = 0,
-                 members: int = MEMBERS) -> dict[str, Any]:
+                 members: int = MEMBERS, corpus_sha256: str | None = None) -> dict[str, Any]:
     """Train and save the linker of a run (``members`` seeds averaged) from the corpus's event-annotated
-    train/dev articles."""
+    train/dev articles; ``corpus_sha256`` (the files ``examples`` came from) is recorded in linker.json,
+    since a linker may be retrained on a later revision of the links than the tagger saw."""
     from frontlines.inference.tagger import SpanTagger
 
     run_dir = Path(run_dir)
@@ -235,12 +236,15 @@ def train_linker(run_dir: str | Path, examples: Sequence[Example], split_of: Any
     settings["n_train_articles"], settings["n_dev_articles"] = len(train), len(dev)
     # how featurize built the features
     settings["status_document"], settings["pair_context"] = STATUS_DOCUMENT, PAIR_CONTEXT
+    if corpus_sha256:
+        settings["corpus_sha256"] = corpus_sha256
     save_linker(run_dir, weights, settings)
     return settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from frontlines.training.corpus import DEFAULT_CORPUS, CorpusError, load_corpus, split_of_example
+    from frontlines.training.rundir import corpus_sha256
 
     parser = argparse.ArgumentParser(prog="python -m training.train_linker", description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True, help="a run directory written by training/train.py")
@@ -257,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         examples = load_corpus(args.corpus)
-        settings = train_linker(args.run, examples, split_of_example, seed=args.seed, members=args.members)
+        settings = train_linker(args.run, examples, split_of_example, seed=args.seed, members=args.members,
+                                corpus_sha256=corpus_sha256(args.corpus))
     except (CorpusError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
