@@ -16,12 +16,14 @@ look like names (capitalised multi-word sequences, possibly with ``of``/``for``/
 corpus, ranked by frequency with file:line (``--strict-names`` makes
 unexplained ones fail too; reasons go under ``name-like`` in the exceptions
 file). "event links to review": a taker that is its own loser, places far
-from their trigger, an extent outside the trigger's sentence.
+from their trigger, an extent outside the trigger's sentence, a taker or loser
+outside it when the sentence has no pronoun or description for the party.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -104,9 +106,18 @@ def load_exceptions(path: Path = EXCEPTIONS) -> dict[str, dict[str, str]]:
 # --- event links the validator cannot judge -------------------------------------------------
 
 
+#: Words by which a trigger's sentence can stand for a party named earlier (GUIDELINES, "Which mention").
+PARTY_ANAPHOR = re.compile(
+    r"\b(it|its|they|them|their|we|us|our|he|his|she|her|the (group|movement|militants?|rebels?|insurgents?|"
+    r"jihadists?|fighters|militias?|army|forces?|troops|enemy|organi[sz]ation|front|factions?|regime|government|"
+    r"alliance|coalition|terrorists?))\b", re.IGNORECASE)
+
+
 def find_event_problems(examples: list[Example]) -> list[dict]:
     """Events to review: taker text equal to loser text, every place outside the trigger's sentence
-    and the three before it, a PERCENT extent outside the trigger's sentence."""
+    and the three before it, a PERCENT extent outside the trigger's sentence, and a taker or loser
+    outside the trigger's sentence when that sentence has no pronoun or description that could
+    stand for it (GUIDELINES, "An implicit loser stays empty")."""
     found = []
     for ex in examples:
         if not ex.events:
@@ -128,6 +139,12 @@ def find_event_problems(examples: list[Example]) -> list[dict]:
                     repr(text[p.start : p.end]) for p in ev.places))
             if ev.extent and where(ev.extent) != here:
                 issues.append(f"extent {text[ev.extent.start : ev.extent.end]!r} is outside the trigger's sentence")
+            lo, hi = bounds[here] if bounds else (0, len(text))
+            for role in ("taker", "loser"):
+                party = getattr(ev, role)
+                if party is not None and where(party) != here and not PARTY_ANAPHOR.search(text, lo, hi):
+                    issues.append(f"{role} {text[party.start : party.end]!r} is outside the trigger's sentence, "
+                                  "which has no pronoun or description for it (implicit: leave it empty)")
             for issue in issues:
                 found.append({"kind": "event", "surface": trigger, "article": ex, "offset": ev.trigger.start,
                               "detail": issue, "contexts": [f"{ex.id}: {context(text, ev.trigger.start, ev.trigger.end)}"],

@@ -192,6 +192,18 @@ def test_event_problems_are_reported():
     assert check_consistency.find_event_problems([Example("g", shifted, [], {}, [])]) == []
 
 
+def test_an_implicit_party_outside_the_trigger_sentence_is_reported():
+    t = "Militants entered Aba in May. The town was retaken in June. They lost it again."
+    sp = {name: s for name, s in zip(("mil", "aba", "retaken", "lost"), _spans(
+        t, ("Militants", "ACTOR", 0), ("Aba", "LOCATION", 0), ("retaken", "CONTROL_CHANGE", 0),
+        ("lost", "CONTROL_CHANGE", 0)), strict=True)}
+    events = [Event(sp["retaken"], "asserted", loser=sp["mil"], places=(sp["aba"],)),  # no word for the militants
+              Event(sp["lost"], "asserted", loser=sp["mil"], places=(sp["aba"],))]  # "They": the nearest named mention
+    found = check_consistency.find_event_problems([Example("i", t, sorted(sp.values()), {}, events)])
+    assert [(f["surface"], f["detail"].split(",")[0]) for f in found] == [
+        ("retaken", "loser 'Militants' is outside the trigger's sentence")]
+
+
 # --- v2 distribution figures ------------------------------------------------------------------------
 
 CC_TEXT = (
