@@ -262,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         examples = load_corpus(args.corpus)
         settings = train_linker(args.run, examples, split_of_example, seed=args.seed, members=args.members,
-                                corpus_sha256=corpus_sha256(args.corpus))
+                                corpus_sha256=corpus_sha256([p.resolve() for p in args.corpus]))  # as load_corpus reads them (cwd)
     except (CorpusError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
