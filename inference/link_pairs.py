@@ -3,7 +3,7 @@
 For every CONTROL_CHANGE span, the candidates are the ACTOR, LOCATION and
 PERCENT spans of its sentence and the sentences just before it (a pronoun's
 party or "the town" is named earlier). Each pair is described by the
-encoder's last hidden states (trigger, candidate, their product), a few
+encoder's hidden states (of the linker's ``state_layer``: trigger, candidate, their product), a few
 position and cue features, and the rule baseline's choice
 (:mod:`inference.event_rules`), so the linker learns where the rules are
 right and where context says otherwise. The pair's vector is ``[trigger,

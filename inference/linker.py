@@ -100,6 +100,9 @@ class EventLinker:
         self.document = bool(settings.get("status_document", False))
         #: Whether the pair features carry :func:`_context` (:func:`build_pairs`'s ``context``).
         self.context = bool(settings.get("pair_context", False))
+        #: The hidden state whose word states the pairs are built from (an index into the encoder's
+        #: ``hidden_states``; -1, the last layer, in linkers older than ``state_layer``).
+        self.state_layer = int(settings.get("state_layer", -1))
         # One probability cut per role (chosen on dev by the trainer), or one for all in older linkers.
         raw = settings.get("threshold", 0.5)
         self.threshold = {k: float(v) for k, v in raw.items()} if isinstance(raw, dict) else float(raw)

@@ -59,15 +59,36 @@ class OnnxForward:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.uses_token_type_ids = "token_type_ids" in self.input_names
-        #: Files exported with a ``hidden`` output (the last hidden state) can serve the event linker.
-        self.has_states = "hidden" in {o.name for o in self.session.get_outputs()}
+        #: Files exported with a ``hidden`` output (the last hidden state) can serve the event linker; newer
+        #: exports also carry each earlier layer's as ``hidden_{i}`` (0: the embeddings), for linkers that read
+        #: a middle layer (``state_layer`` in ``linker.json``).
+        self.outputs = {o.name for o in self.session.get_outputs()}
+        self.has_states = "hidden" in self.outputs
         self.states = False
+        self.state_layer = -1
+
+    def state_output(self, layer: int) -> str | None:
+        """The output holding hidden state ``layer`` (an index into ``hidden_states``), None if not exported."""
+        if layer == -1:
+            return "hidden" if self.has_states else None
+        name = f"hidden_{layer}"
+        if name in self.outputs:
+            return name
+        # the last layer is exported once, as "hidden": it is the layer after the highest hidden_{i}
+        last = 1 + max((int(n[7:]) for n in self.outputs if n.startswith("hidden_") and n[7:].isdigit()), default=-2)
+        return "hidden" if self.has_states and layer == last else None
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None) -> np.ndarray:
         feed = {"input_ids": input_ids, "attention_mask": attention_mask}
         if self.uses_token_type_ids:
             feed["token_type_ids"] = token_type_ids if token_type_ids is not None else np.zeros_like(input_ids)
-        names = ["logits", "hidden"] if self.states else ["logits"]
+        names = ["logits"]
+        if self.states:
+            name = self.state_output(self.state_layer)
+            if name is None:
+                raise ValueError(f"{self.path}: no hidden state of layer {self.state_layer}, which this event linker "
+                                 "reads; re-export the ONNX file with export-onnx")
+            names.append(name)
         outputs = self.session.run(names, {k: v for k, v in feed.items() if k in self.input_names})
         logits = outputs[0].astype(np.float32, copy=False)
         logits -= logits.max(-1, keepdims=True)
@@ -118,8 +139,8 @@ def export_onnx(
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
 
     class Logits(torch.nn.Module):
-        """The model with plain positional inputs; outputs ``logits`` and ``hidden`` (the last hidden state,
-        which the event linker reads)."""
+        """The model with plain positional inputs; outputs ``logits``, ``hidden`` (the last hidden state) and
+        ``hidden_0`` ... (the embeddings' and each earlier layer's): the event linker reads one of them."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -127,10 +148,10 @@ def export_onnx(
 
         def forward(
             self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
-        ) -> tuple[torch.Tensor, torch.Tensor]:
+        ) -> tuple[torch.Tensor, ...]:
             inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
             out = self.model(**{n: inputs[n] for n in names}, output_hidden_states=True)
-            return out.logits, out.hidden_states[-1]
+            return (out.logits, out.hidden_states[-1], *out.hidden_states[:-1])
 
     sample = tokenizer(["an example sentence to trace", "and a second, longer one to trace with"], padding=True,
                        return_tensors="pt")
@@ -139,7 +160,8 @@ def export_onnx(
     dynamic = {n: {0: batch, 1: length} for n in names}
     with torch.inference_mode(False), torch.no_grad():
         program = torch.onnx.export(
-            Logits().eval(), args, input_names=names, output_names=["logits", "hidden"], dynamic_shapes=dynamic,
+            Logits().eval(), args, input_names=names, dynamic_shapes=dynamic,
+            output_names=["logits", "hidden", *(f"hidden_{i}" for i in range(model.config.num_hidden_layers))],
             opset_version=opset, dynamo=True, external_data=False, verbose=False,
         )
     with atomic_path(fp32, suffix=".onnx") as tmp:

@@ -224,7 +224,7 @@ class SpanTagger:
         ``linker``: ``"model"`` (the run's learned linker, :mod:`inference.linker`),
         ``"rules"`` (:mod:`inference.event_rules`) or ``"auto"`` (the model
         if the run has one, else the rules). The linker reads the same
-        forward pass as the spans (its last hidden states), so events cost
+        forward pass as the spans (the hidden states of its ``state_layer``), so events cost
         no second pass of the encoder. ``with_states`` also returns each text's
         word states and words (``"states"``, ``"words"``), for evaluation.
         """
@@ -234,7 +234,8 @@ class SpanTagger:
         learned = self.load_linker(linker)
         results: list[dict[str, Any]] = [{} for _ in texts]
         want_states = learned is not None or with_states
-        for i, text, decoded, states in self._tag(texts, batch_size, chunk_size, states=want_states):
+        layer = learned.state_layer if learned is not None else -1
+        for i, text, decoded, states in self._tag(texts, batch_size, chunk_size, states=want_states, layer=layer):
             spans = [s for s, _ in decoded]
             words = Words.of(text).pairs() if want_states else []
             events = learned.link(text, spans, states, words) if learned is not None else rule_events(text, spans)
@@ -247,11 +248,12 @@ class SpanTagger:
                 results[i].update(states=states, words=words)
         return results
 
-    def word_states(self, texts: Sequence[str], batch_size: int | None = None,
-                    chunk_size: int = 256) -> list[tuple[np.ndarray, list[tuple[int, int]]]]:
-        """Each text's word states ``(n_words, hidden)`` and word offsets: the linker's features."""
+    def word_states(self, texts: Sequence[str], batch_size: int | None = None, chunk_size: int = 256,
+                    layer: int = -1) -> list[tuple[np.ndarray, list[tuple[int, int]]]]:
+        """Each text's word states ``(n_words, hidden)`` and word offsets: the linker's features. ``layer`` indexes
+        the model's hidden states (0 the embeddings, -1 the last layer)."""
         results: list[Any] = [None for _ in texts]
-        for i, text, _, states in self._tag(texts, batch_size, chunk_size, states=True):
+        for i, text, _, states in self._tag(texts, batch_size, chunk_size, states=True, layer=layer):
             results[i] = (states, Words.of(text).pairs())
         return results
 
@@ -270,16 +272,19 @@ class SpanTagger:
                                             "train one with python -m training.train_linker, or use the rules")
                 return None
             self._linker = EventLinker.from_dir(self.model_dir)
-        if not getattr(self.forward, "has_states", hasattr(self.forward, "states")):
+        state_output = getattr(self.forward, "state_output", None)  # the onnx backend: is the layer exported?
+        if not getattr(self.forward, "has_states", hasattr(self.forward, "states")) or (
+                state_output is not None and state_output(self._linker.state_layer) is None):
             if linker == "model":
                 raise ValueError("this backend gives no hidden states, which the learned event linker needs "
                                  "(re-export the ONNX file with export-onnx, or use --events rules)")
             return None
         return self._linker
 
-    def _tag(self, texts: Sequence[str], batch_size: int | None, chunk_size: int, states: bool) -> Iterator[
-            tuple[int, str, list[tuple[Any, float]], np.ndarray | None]]:
-        """``(input index, text, decoded spans, word states or None)`` of every text, longest first."""
+    def _tag(self, texts: Sequence[str], batch_size: int | None, chunk_size: int, states: bool,
+             layer: int = -1) -> Iterator[tuple[int, str, list[tuple[Any, float]], np.ndarray | None]]:
+        """``(input index, text, decoded spans, word states of hidden state ``layer`` or None)`` of every text,
+        longest first."""
         texts = list(texts)
         for i, text in enumerate(texts):
             if not isinstance(text, str):
@@ -291,16 +296,17 @@ class SpanTagger:
             raise ValueError("this backend gives no hidden states, which the learned event linker needs "
                              "(re-export the ONNX file with export-onnx, or use the rules)")
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        previous = getattr(self.forward, "states", False)
+        previous = getattr(self.forward, "states", False), getattr(self.forward, "state_layer", -1)
         if states:
             self.forward.states = True  # type: ignore[attr-defined]
+            self.forward.state_layer = layer  # type: ignore[attr-defined]
         try:
             for lo in range(0, len(order), chunk_size):
                 chunk = order[lo : lo + chunk_size]
                 yield from self._tag_chunk(chunk, [texts[i] for i in chunk], batch_size, states)
         finally:
             if states:
-                self.forward.states = previous  # type: ignore[attr-defined]
+                self.forward.states, self.forward.state_layer = previous  # type: ignore[attr-defined]
 
     def _tag_chunk(self, indices: list[int], texts: list[str], batch_size: int, states: bool) -> Iterator[
             tuple[int, str, list[tuple[Any, float]], np.ndarray | None]]:

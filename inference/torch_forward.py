@@ -82,8 +82,11 @@ class TorchForward:
         """
         self.torch.set_num_threads(max(1, self.threads // streams))
 
-    #: When True, each token's row is its tag probabilities followed by the last hidden state (for the linker).
+    #: When True, each token's row is its tag probabilities followed by a hidden state (for the linker).
     states = False
+    #: Which hidden state :attr:`states` appends: an index into the model's ``hidden_states`` (0 the embeddings,
+    #: -1 the last layer); the linker's ``state_layer``.
+    state_layer = -1
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray | None,
                  read: np.ndarray | None = None) -> np.ndarray:
@@ -114,10 +117,10 @@ class TorchForward:
             return probs.cpu().numpy()
 
     def _rows(self, model: Any, tensors: dict[str, Any]) -> Any:
-        """Tag probabilities (then the last hidden state, with :attr:`states`) of every token of a batch."""
+        """Tag probabilities (then the :attr:`state_layer` hidden state, with :attr:`states`) of every token."""
         out = model(**tensors, output_hidden_states=self.states)
         probs = out.logits.float().softmax(-1)
         self.n_tags = probs.shape[-1]
         if self.states:
-            probs = self.torch.cat([probs, out.hidden_states[-1].float()], dim=-1)
+            probs = self.torch.cat([probs, out.hidden_states[self.state_layer].float()], dim=-1)
         return probs

@@ -179,9 +179,24 @@ def test_linker_trains_saves_loads_and_serves(tokenizer, tmp_path):
     assert settings["status_dropout"] == 0.5  # the status MLP is regularised harder than the role MLP (0.2)
     assert settings["hand_features"] == linker.members[0][0][0][0].shape[1] - 4 * 32
     assert linker.status_layers[0][0].shape[1] == len(build_pairs(ex.text, ex.spans, states, words, True)[0].status_features)
-    # The tagger's own forward pass gives the same states as word_states (one pass for spans and events).
+    # The linker reads a middle layer: half way up, layer 1 of this 2-layer model (not the last, 2),
+    # and the states it is served are that layer's.
+    assert settings["state_layer"] == linker.state_layer == 1
+    (states1, _), = tagger.word_states([ex.text], layer=1)
+    assert states1.shape == states.shape and not np.allclose(states1, states)  # states: the last layer's
+    (out,) = tagger.predict_events([ex.text], linker="model", with_states=True)
+    np.testing.assert_array_equal(out["states"], states1)
+    # The tagger's own forward pass gives the same spans as predict (one pass for spans and events).
+    assert out["spans"] == tagger.predict([ex.text])[0]
     (out,) = tagger.predict_events([ex.text], linker="model")
-    assert set(out) == {"spans", "events"} and out["spans"] == tagger.predict([ex.text])[0]
+    assert set(out) == {"spans", "events"}
+
+
+def test_state_layer_is_half_way_up_the_encoder():
+    from frontlines.training.train_linker import state_layer
+
+    # 6 / 2 = 3 (the default backbone), 12 / 2 = 6, 2 / 2 = 1, round(1.5) = 2; never the embeddings (1 / 2 -> 1)
+    assert [state_layer(n) for n in (1, 2, 3, 6, 12)] == [1, 1, 2, 3, 6]
 
 
 def test_train_linker_command_records_the_corpus_it_read(tokenizer, tmp_path):

@@ -431,6 +431,16 @@ def test_onnx_export_and_int8_backend_match_torch(tiny_dir, keyword_dir, tmp_pat
             expected = [s["score"] for spans in reference for s in spans]
             assert np.allclose(scores, expected, atol=1e-4 if name == "model.onnx" else 2e-2), name
     assert any(reference)
+    # every layer's hidden state is exported, for linkers that read a middle one (state_layer): hidden_0 the
+    # embeddings', hidden_1 the first layer's, "hidden" the last (layer 2 of 2); the states match torch's
+    ours = SpanTagger.from_pretrained(tiny_dir, backend="onnx", onnx_file=tmp_path / tiny_dir.name / "model.onnx",
+                                      max_length=32, stride=8)
+    theirs = SpanTagger.from_pretrained(tiny_dir, device="cpu", max_length=32, stride=8)
+    assert [ours.forward.state_output(i) for i in (-1, 0, 1, 2, 3)] == ["hidden", "hidden_0", "hidden_1", "hidden", None]
+    got = {layer: ours.word_states(texts[2:3], layer=layer)[0][0] for layer in (1, -1)}
+    for layer, states in got.items():
+        assert np.allclose(states, theirs.word_states(texts[2:3], layer=layer)[0][0], atol=1e-4), layer
+    assert not np.allclose(got[1], got[-1])
     import onnx
 
     from frontlines.inference.onnx_backend import feed_forward_outputs

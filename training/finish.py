@@ -59,6 +59,7 @@ def finish_run(out: Path, config: dict[str, Any], examples: Sequence[Example], m
                                 corpus_sha256=corpus_sha256(config["data"]["corpus"]))
         meta["linker"] = {k: settings[k] for k in ("epoch", "threshold", "n_train_triggers", "corpus_sha256")}
         meta["linker"]["members"] = settings.get("members", 1)
+        meta["linker"]["state_layer"] = settings["state_layer"]
         meta["linker"]["dev_gold_spans_record_f1"] = settings["dev_gold_spans"]["record"]["f1"]
         print(f"event linker: dev record F1 (gold spans) {meta['linker']['dev_gold_spans_record_f1']:.3f}",
               file=sys.stderr)

@@ -1,7 +1,9 @@
 """An event-linking loss beside the tagger's during fine-tuning (``train.link_loss_weight``).
 
-The learned linker (:mod:`inference.linker`) reads the tagger's last hidden
-states. Fine-tuned for tags alone, those states say what a word is (a place, a
+The learned linker (:mod:`inference.linker`) read the tagger's last hidden
+states when this loss was written and measured (it shapes the last layer's;
+linkers now read a middle layer, ``state_layer``, which has not been measured
+with it). Fine-tuned for tags alone, those states say what a word is (a place, a
 party) but little about which trigger it belongs to, or in which role: with
 frozen states the linker's place F1 stayed under 0.70 even on gold spans. This
 module adds, to every training window, the gold (trigger, candidate, role)
