@@ -95,6 +95,9 @@ class SpanTagger:
         self.decoding = decoding
         #: The run directory (for its event linker), set by :meth:`from_pretrained`.
         self.model_dir: Path | None = None
+        #: The model directory's ``config.json`` as read by :meth:`from_pretrained` (the linker's trainer reads
+        #: the encoder's depth from it).
+        self.config: dict[str, Any] = {}
         self._linker: Any = None
 
     @classmethod
@@ -197,6 +200,7 @@ class SpanTagger:
         tagger.linear_kernel = kernel if backend == "torch" else None
         tagger.precision = forward.precision if isinstance(forward, TorchForward) else None
         tagger.model_dir = model_dir
+        tagger.config = config
         return tagger
 
     def predict(
@@ -276,8 +280,10 @@ class SpanTagger:
         if not getattr(self.forward, "has_states", hasattr(self.forward, "states")) or (
                 state_output is not None and state_output(self._linker.state_layer) is None):
             if linker == "model":
-                raise ValueError("this backend gives no hidden states, which the learned event linker needs "
-                                 "(re-export the ONNX file with export-onnx, or use --events rules)")
+                layer = self._linker.state_layer
+                raise ValueError(f"this backend gives no hidden states of {'the last layer' if layer == -1 else f'layer {layer}'}"
+                                 ", which the learned event linker needs (re-export the ONNX file with export-onnx, "
+                                 "or use --events rules)")
             return None
         return self._linker
 

@@ -239,8 +239,11 @@ def train_linker(run_dir: str | Path, examples: Sequence[Example], split_of: Any
     if not train or not dev:
         raise ValueError("the corpus has no event-annotated train and dev articles: nothing to train the linker on")
     tagger = SpanTagger.from_pretrained(run_dir, precision="fp32")  # the states the linker is scored on
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    layer = state_layer(int(config["num_hidden_layers"]))
+    depth = tagger.config.get("num_hidden_layers")
+    if not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"{run_dir / 'config.json'}: num_hidden_layers {depth!r} is not a positive integer "
+                         "(the linker reads the layer half way up the encoder)")
+    layer = state_layer(depth)
     hidden_size = 0
     data = []
     for part in (train, dev):
